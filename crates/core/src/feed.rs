@@ -1,0 +1,62 @@
+//! Each map's event sequence: the gap-free `seq`, the buffer of recent events for `since`
+//! resume, the latest location of every member for snapshots, and delivery to this
+//! handler's subscribers in `seq` order.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use marauder_protocol::{Event, PlayerLocation};
+
+use crate::domain::MapId;
+use crate::store::StoreError;
+
+/// A change to publish to one map. The feed turns it into an [`Event`] with the next seq.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Location(PlayerLocation),
+    /// `latest` is the joiner's newest point, which the map's snapshot shows from now on.
+    Joined {
+        player: String,
+        name: String,
+        latest: Option<PlayerLocation>,
+    },
+    Left {
+        player: String,
+        name: String,
+    },
+}
+
+/// A map's state at one seq: every member's latest location.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub locations: Vec<PlayerLocation>,
+}
+
+/// What a resume from `since` gets.
+#[derive(Debug, Clone)]
+pub enum Replay {
+    /// Exactly the events after `since`, in order (possibly none).
+    Events(Vec<Arc<Event>>),
+    /// They are no longer buffered (or `since` is ahead of the map): start over.
+    Reset(Snapshot),
+}
+
+/// Receives every event published to every map, in seq order per map.
+pub trait EventSink: Send + Sync + 'static {
+    /// Must not block: it runs on the publishing path.
+    fn deliver(&self, map: &MapId, event: Arc<Event>);
+}
+
+#[async_trait]
+pub trait Feed: Send + Sync + 'static {
+    /// Gives `change` the map's next seq, buffers it, applies it to the map's latest
+    /// locations and hands it to the sink, atomically with respect to other publishes and
+    /// snapshots of the same map. Answers the seq, or `None` when the change no longer
+    /// applies (a location from a player who has left the map meanwhile).
+    async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError>;
+    async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError>;
+    async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError>;
+    /// Makes the current seq of every map durable (on shutdown).
+    async fn flush(&self) -> Result<(), StoreError>;
+}

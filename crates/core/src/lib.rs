@@ -1,0 +1,22 @@
+//! Marauder's domain core: validated types, the rules of players, maps and locations, and
+//! the two narrow traits every backend implements, [`Store`] (durable state) and [`Feed`]
+//! (each map's event sequence).
+//!
+//! It knows nothing of HTTP, WebSocket framing, redb or Redis: the server crate turns
+//! requests into calls on [`Marauder`], and the composition root picks the backends.
+
+mod domain;
+mod error;
+mod feed;
+mod secret;
+mod service;
+mod store;
+
+pub use domain::{MapId, Name, PlayerId, now_millis, validate_fix};
+pub use error::CoreError;
+pub use feed::{Change, EventSink, Feed, Replay, Snapshot};
+pub use secret::{InviteCode, Token, TokenHash};
+pub use service::{Limits, Marauder, Player};
+pub use store::{MapRecord, PlayerRecord, Store, StoreError};
+
+pub use marauder_protocol as protocol;

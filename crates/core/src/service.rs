@@ -1,0 +1,377 @@
+//! [`Marauder`]: the rules of the game, over whichever [`Store`] and [`Feed`] were chosen.
+//! Every request of the contract is one method here; the server only translates.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use marauder_protocol::{
+    Accepted, CreateMap, CreatePlayer, Fix, JoinMap, LocationInput, Locations, MapCreated,
+    MapDetail, MapSummary, Me, Millis, PlayerCreated, PlayerLocation, PlayerSummary, PublicMap,
+    PublicMaps, Trail, Visibility,
+};
+use tokio::sync::Mutex;
+
+use crate::domain::{MapId, Name, PlayerId, now_millis, validate_fix};
+use crate::error::CoreError;
+use crate::feed::{Change, Feed, Replay, Snapshot};
+use crate::secret::{InviteCode, Token, TokenHash};
+use crate::store::{MapRecord, PlayerRecord, Store};
+
+/// Limits that the contract leaves to the server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The default and the maximum `limit` of a trail read.
+    pub trail_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { trail_page: 1000 }
+    }
+}
+
+/// An authenticated player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    pub id: PlayerId,
+    pub name: String,
+}
+
+/// Membership changes of one (map, player) pair are serialised through one of these stripes,
+/// so the store's member set and the feed's `joined`/`left` events cannot disagree.
+const MEMBERSHIP_STRIPES: usize = 64;
+
+#[derive(Clone)]
+pub struct Marauder {
+    store: Arc<dyn Store>,
+    feed: Arc<dyn Feed>,
+    limits: Limits,
+    stripes: Arc<[Mutex<()>]>,
+}
+
+impl Marauder {
+    pub fn new(store: Arc<dyn Store>, feed: Arc<dyn Feed>, limits: Limits) -> Self {
+        let stripes = (0..MEMBERSHIP_STRIPES).map(|_| Mutex::new(())).collect();
+        Marauder {
+            store,
+            feed,
+            limits,
+            stripes,
+        }
+    }
+
+    fn stripe(&self, map: &MapId, player: &PlayerId) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        (map, player).hash(&mut hasher);
+        &self.stripes[hasher.finish() as usize % MEMBERSHIP_STRIPES]
+    }
+
+    // --- players -----------------------------------------------------------------------
+
+    pub async fn create_player(&self, req: CreatePlayer) -> Result<PlayerCreated, CoreError> {
+        let name = Name::parse("name", &req.name)?.into_string();
+        let token = Token::generate();
+        let record = PlayerRecord {
+            id: PlayerId::generate(),
+            name,
+            token_hash: token.hash(),
+            created_at: now_millis(),
+        };
+        self.store.create_player(record.clone()).await?;
+        tracing::info!(player = %record.id, "player created");
+        Ok(PlayerCreated {
+            id: record.id.into_string(),
+            name: record.name,
+            token: token.expose().to_owned(),
+            created_at: record.created_at,
+        })
+    }
+
+    /// The player a bearer token belongs to.
+    pub async fn authenticate(&self, presented: &str) -> Result<Player, CoreError> {
+        if !TokenHash::well_formed(presented) {
+            return Err(CoreError::Unauthorized);
+        }
+        let record = self
+            .store
+            .player_by_token(&TokenHash::of(presented))
+            .await?;
+        match record {
+            Some(record) if record.token_hash.matches(presented) => Ok(Player {
+                id: record.id,
+                name: record.name,
+            }),
+            _ => Err(CoreError::Unauthorized),
+        }
+    }
+
+    pub async fn me(&self, player: &Player) -> Result<Me, CoreError> {
+        let record = self
+            .store
+            .player(&player.id)
+            .await?
+            .ok_or(CoreError::Unauthorized)?;
+        let maps = self.store.maps_of(&player.id).await?;
+        Ok(Me {
+            id: record.id.into_string(),
+            name: record.name,
+            created_at: record.created_at,
+            maps: maps
+                .into_iter()
+                .map(|m| MapSummary {
+                    id: m.id.into_string(),
+                    name: m.name,
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn player(&self, id: &str) -> Result<PlayerSummary, CoreError> {
+        let not_found = || CoreError::NotFound(format!("no player {id}"));
+        let id = PlayerId::parse(id).ok_or_else(not_found)?;
+        let record = self.store.player(&id).await?.ok_or_else(not_found)?;
+        Ok(PlayerSummary {
+            id: record.id.into_string(),
+            name: record.name,
+        })
+    }
+
+    pub async fn delete_player(&self, player: &Player) -> Result<(), CoreError> {
+        let maps = self.store.delete_player(&player.id).await?;
+        for map in maps {
+            let _guard = self.stripe(&map, &player.id).lock().await;
+            self.feed.publish(&map, self.left(player)).await?;
+        }
+        tracing::info!(player = %player.id, "player deleted");
+        Ok(())
+    }
+
+    // --- maps --------------------------------------------------------------------------
+
+    pub async fn create_map(
+        &self,
+        owner: &Player,
+        req: CreateMap,
+    ) -> Result<MapCreated, CoreError> {
+        let name = Name::parse("name", &req.name)?.into_string();
+        let visibility = req.visibility.unwrap_or_default();
+        let invite_code =
+            (visibility == Visibility::Private).then(|| InviteCode::generate().as_str().to_owned());
+        let record = MapRecord {
+            id: MapId::generate(),
+            name,
+            owner: owner.id.clone(),
+            visibility,
+            invite_code,
+            created_at: now_millis(),
+        };
+        self.store.create_map(record.clone()).await?;
+        tracing::info!(map = %record.id, owner = %owner.id, "map created");
+        Ok(MapCreated {
+            id: record.id.into_string(),
+            name: record.name,
+            owner: record.owner.into_string(),
+            visibility: record.visibility,
+            created_at: record.created_at,
+            invite_code: record.invite_code,
+        })
+    }
+
+    pub async fn public_maps(&self) -> Result<PublicMaps, CoreError> {
+        let maps = self.store.public_maps().await?;
+        Ok(PublicMaps {
+            maps: maps
+                .into_iter()
+                .map(|(m, members)| PublicMap {
+                    id: m.id.into_string(),
+                    name: m.name,
+                    members,
+                })
+                .collect(),
+        })
+    }
+
+    /// The map, which must exist (404) and have `player` as a member (403).
+    pub async fn member_map(&self, player: &Player, map: &str) -> Result<MapRecord, CoreError> {
+        let record = self.existing_map(map).await?;
+        if !self.store.is_member(&record.id, &player.id).await? {
+            return Err(CoreError::Forbidden(format!("not a member of map {map}")));
+        }
+        Ok(record)
+    }
+
+    async fn existing_map(&self, map: &str) -> Result<MapRecord, CoreError> {
+        let not_found = || CoreError::NotFound(format!("no map {map}"));
+        let id = MapId::parse(map).ok_or_else(not_found)?;
+        self.store.map(&id).await?.ok_or_else(not_found)
+    }
+
+    pub async fn map_detail(&self, player: &Player, map: &str) -> Result<MapDetail, CoreError> {
+        let record = self.member_map(player, map).await?;
+        self.detail(record).await
+    }
+
+    async fn detail(&self, record: MapRecord) -> Result<MapDetail, CoreError> {
+        let members = self.store.members(&record.id).await?;
+        Ok(MapDetail {
+            id: record.id.into_string(),
+            name: record.name,
+            owner: record.owner.into_string(),
+            visibility: record.visibility,
+            created_at: record.created_at,
+            members: members
+                .into_iter()
+                .map(|(id, name)| PlayerSummary {
+                    id: id.into_string(),
+                    name,
+                })
+                .collect(),
+            invite_code: record.invite_code,
+        })
+    }
+
+    pub async fn join(
+        &self,
+        player: &Player,
+        map: &str,
+        req: JoinMap,
+    ) -> Result<MapDetail, CoreError> {
+        let record = self.existing_map(map).await?;
+        if let Some(code) = &record.invite_code {
+            let presented = req.invite_code.as_deref().unwrap_or_default();
+            let already = self.store.is_member(&record.id, &player.id).await?;
+            if !already && !InviteCode::from_stored(code.clone()).matches(presented) {
+                return Err(CoreError::Forbidden("wrong or missing invite_code".into()));
+            }
+        }
+        {
+            let _guard = self.stripe(&record.id, &player.id).lock().await;
+            if self.store.add_member(&record.id, &player.id).await? {
+                let latest = self
+                    .store
+                    .latest(&player.id)
+                    .await?
+                    .map(|fix| self.located(player, fix));
+                let change = Change::Joined {
+                    player: player.id.to_string(),
+                    name: player.name.clone(),
+                    latest,
+                };
+                self.feed.publish(&record.id, change).await?;
+                tracing::info!(map = %record.id, player = %player.id, "joined");
+            }
+        }
+        self.detail(record).await
+    }
+
+    pub async fn leave(&self, player: &Player, map: &str) -> Result<(), CoreError> {
+        let record = self.existing_map(map).await?;
+        let _guard = self.stripe(&record.id, &player.id).lock().await;
+        if self.store.remove_member(&record.id, &player.id).await? {
+            self.feed.publish(&record.id, self.left(player)).await?;
+            tracing::info!(map = %record.id, player = %player.id, "left");
+        }
+        Ok(())
+    }
+
+    fn left(&self, player: &Player) -> Change {
+        Change::Left {
+            player: player.id.to_string(),
+            name: player.name.clone(),
+        }
+    }
+
+    fn located(&self, player: &Player, fix: Fix) -> PlayerLocation {
+        PlayerLocation {
+            player: player.id.to_string(),
+            name: player.name.clone(),
+            fix,
+        }
+    }
+
+    // --- locations ---------------------------------------------------------------------
+
+    /// Stores the point in the player's trail and publishes it to every map the player is
+    /// in; answers how many maps were informed.
+    pub async fn post_location(
+        &self,
+        player: &Player,
+        input: &LocationInput,
+    ) -> Result<Accepted, CoreError> {
+        let fix = validate_fix(input, now_millis())?;
+        self.store.append_trail(&player.id, &fix).await?;
+        let maps = self.store.maps_of(&player.id).await?;
+        let mut informed = 0;
+        for map in maps {
+            let change = Change::Location(self.located(player, fix.clone()));
+            if self.feed.publish(&map.id, change).await?.is_some() {
+                informed += 1;
+            }
+        }
+        Ok(Accepted { maps: informed })
+    }
+
+    pub async fn locations(&self, player: &Player, map: &str) -> Result<Locations, CoreError> {
+        let record = self.member_map(player, map).await?;
+        let snapshot = self.feed.snapshot(&record.id).await?;
+        Ok(Locations {
+            map: record.id.into_string(),
+            seq: snapshot.seq,
+            locations: snapshot.locations,
+        })
+    }
+
+    pub async fn trail(
+        &self,
+        player: &Player,
+        map: &str,
+        of: &str,
+        since: Option<Millis>,
+        limit: Option<usize>,
+    ) -> Result<Trail, CoreError> {
+        let record = self.member_map(player, map).await?;
+        let not_member = || CoreError::NotFound(format!("no member {of} in map {map}"));
+        let of = PlayerId::parse(of).ok_or_else(not_member)?;
+        if !self.store.is_member(&record.id, &of).await? {
+            return Err(not_member());
+        }
+        let limit = match limit {
+            None => self.limits.trail_page,
+            Some(n) if (1..=self.limits.trail_page).contains(&n) => n,
+            Some(_) => {
+                let max = self.limits.trail_page;
+                return Err(CoreError::bad_request(
+                    "limit",
+                    format!("must be in [1, {max}]"),
+                ));
+            }
+        };
+        let points = self.store.trail(&of, since, limit).await?;
+        Ok(Trail {
+            player: of.into_string(),
+            points,
+        })
+    }
+
+    // --- live ----------------------------------------------------------------------------
+
+    pub async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool, CoreError> {
+        Ok(self.store.is_member(map, player).await?)
+    }
+
+    pub async fn snapshot(&self, map: &MapId) -> Result<Snapshot, CoreError> {
+        Ok(self.feed.snapshot(map).await?)
+    }
+
+    pub async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, CoreError> {
+        Ok(self.feed.replay(map, since).await?)
+    }
+
+    /// Makes everything acknowledged durable; called once on shutdown.
+    pub async fn flush(&self) -> Result<(), CoreError> {
+        self.feed.flush().await?;
+        self.store.flush().await?;
+        Ok(())
+    }
+}

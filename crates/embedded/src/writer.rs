@@ -1,0 +1,293 @@
+//! The one thread that writes to the database. It drains every request queued while the
+//! previous commit ran and applies them, with the pending trail points, in one transaction:
+//! one fsync for many acknowledgements (group commit).
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Instant;
+
+use marauder_core::{MapId, MapRecord, PlayerId, PlayerRecord, StoreError};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use tokio::sync::oneshot;
+
+use crate::codec::{self, db_err};
+use crate::trails::{Batch, TrailBuffer};
+use crate::{Options, internal};
+
+pub enum Op {
+    CreatePlayer(PlayerRecord),
+    DeletePlayer(PlayerId),
+    CreateMap(MapRecord),
+    AddMember(MapId, PlayerId),
+    RemoveMember(MapId, PlayerId),
+    /// Raise each map's reserved seq to at least the given value.
+    ReserveSeqs(Vec<(MapId, u64)>),
+    /// Set each map's reserved seq to exactly the given value (on shutdown).
+    StoreSeqs(Vec<(MapId, u64)>),
+    /// Commit the pending trail points now.
+    Flush,
+}
+
+pub enum Reply {
+    Done,
+    Changed(bool),
+    Maps(Vec<MapId>),
+}
+
+type Request = (Op, oneshot::Sender<Result<Reply, StoreError>>);
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    pub fn start(
+        db: Arc<Database>,
+        trails: Arc<TrailBuffer>,
+        options: Options,
+    ) -> Result<Writer, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("marauder-writer".into())
+            .spawn(move || run(db, trails, options, rx))
+            .map_err(|e| internal("starting the writer", e))?;
+        Ok(Writer { tx })
+    }
+
+    /// Queues `op` and waits until it is committed.
+    pub async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((op, reply))
+            .map_err(|_| internal("writer", "stopped"))?;
+        answer.await.map_err(|_| internal("writer", "stopped"))?
+    }
+}
+
+/// Requests taken into one transaction at most, so one commit never waits on too many.
+const MAX_BATCH: usize = 4096;
+
+fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Request>) {
+    let mut next_trail_commit = Instant::now() + options.trail_commit_interval;
+    loop {
+        let timeout = next_trail_commit.saturating_duration_since(Instant::now());
+        let mut requests = Vec::new();
+        let mut closing = false;
+        match rx.recv_timeout(timeout) {
+            Ok(request) => requests.push(request),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => closing = true,
+        }
+        while requests.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(request) => requests.push(request),
+                Err(_) => break,
+            }
+        }
+        let trails_due = Instant::now() >= next_trail_commit || closing;
+        if requests.is_empty() && (!trails_due || trails.is_empty()) {
+            if trails_due {
+                next_trail_commit = Instant::now() + options.trail_commit_interval;
+            }
+            if closing {
+                return;
+            }
+            continue;
+        }
+        let batch = trails.start_commit();
+        let (ops, replies): (Vec<Op>, Vec<_>) = requests.into_iter().unzip();
+        match commit(&db, &batch, ops, &options) {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(err) => {
+                let points: usize = batch.values().map(Vec::len).sum();
+                tracing::error!(error = %err, points, "commit failed; its trail points are lost");
+                for reply in replies {
+                    let _ = reply.send(Err(internal("commit", &err)));
+                }
+            }
+        }
+        trails.finish_commit();
+        next_trail_commit = Instant::now() + options.trail_commit_interval;
+        if closing {
+            return;
+        }
+    }
+}
+
+/// One transaction: the trail points first, then each op in order. An op that fails answers
+/// its error without undoing the others (each op checks before it writes).
+fn commit(
+    db: &Database,
+    batch: &Batch,
+    ops: Vec<Op>,
+    options: &Options,
+) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
+    let mut txn = db.begin_write().map_err(db_err)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| internal("durability", e))?;
+    append_trails(&txn, batch, options.trail_retention)?;
+    let results = ops.into_iter().map(|op| apply(&txn, op)).collect();
+    txn.commit().map_err(db_err)?;
+    Ok(results)
+}
+
+fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Result<(), StoreError> {
+    let players = txn.open_table(codec::PLAYERS).map_err(db_err)?;
+    let mut points = txn.open_table(codec::TRAILS).map_err(db_err)?;
+    let mut lengths = txn.open_table(codec::TRAIL_LEN).map_err(db_err)?;
+    for (player, fixes) in batch {
+        let id = player.as_str();
+        // The player may have been deleted after these points were acknowledged.
+        if players.get(id).map_err(db_err)?.is_none() {
+            continue;
+        }
+        for (unique, fix) in fixes {
+            points
+                .insert((id, fix.ts, *unique), codec::encode_fix(fix).as_slice())
+                .map_err(db_err)?;
+        }
+        let mut len =
+            lengths.get(id).map_err(db_err)?.map_or(0, |v| v.value()) + fixes.len() as u64;
+        if len > retention {
+            let excess = (len - retention) as usize;
+            let oldest: Vec<(i64, u64)> = points
+                .range((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX))
+                .map_err(db_err)?
+                .take(excess)
+                .map(|entry| entry.map(|(k, _)| (k.value().1, k.value().2)))
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            for (ts, unique) in oldest {
+                points.remove((id, ts, unique)).map_err(db_err)?;
+            }
+            len = retention;
+        }
+        lengths.insert(id, len).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
+    match op {
+        Op::CreatePlayer(player) => {
+            txn.open_table(codec::PLAYERS)
+                .map_err(db_err)?
+                .insert(player.id.as_str(), codec::encode_player(&player).as_slice())
+                .map_err(db_err)?;
+            txn.open_table(codec::TOKENS)
+                .map_err(db_err)?
+                .insert(&player.token_hash.0, player.id.as_str())
+                .map_err(db_err)?;
+            Ok(Reply::Done)
+        }
+        Op::DeletePlayer(player) => delete_player(txn, &player).map(Reply::Maps),
+        Op::CreateMap(map) => {
+            txn.open_table(codec::MAPS)
+                .map_err(db_err)?
+                .insert(map.id.as_str(), codec::encode_map(&map).as_slice())
+                .map_err(db_err)?;
+            set_member(txn, &map.id, &map.owner, true)?;
+            Ok(Reply::Done)
+        }
+        Op::AddMember(map, player) => set_member(txn, &map, &player, true).map(Reply::Changed),
+        Op::RemoveMember(map, player) => set_member(txn, &map, &player, false).map(Reply::Changed),
+        Op::ReserveSeqs(seqs) => {
+            let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
+            for (map, at_least) in seqs {
+                let current = table
+                    .get(map.as_str())
+                    .map_err(db_err)?
+                    .map_or(0, |v| v.value());
+                table
+                    .insert(map.as_str(), current.max(at_least))
+                    .map_err(db_err)?;
+            }
+            Ok(Reply::Done)
+        }
+        Op::StoreSeqs(seqs) => {
+            let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
+            for (map, seq) in seqs {
+                table.insert(map.as_str(), seq).map_err(db_err)?;
+            }
+            Ok(Reply::Done)
+        }
+        Op::Flush => Ok(Reply::Done),
+    }
+}
+
+/// Adds or removes a membership; answers whether anything changed.
+fn set_member(
+    txn: &WriteTransaction,
+    map: &MapId,
+    player: &PlayerId,
+    member: bool,
+) -> Result<bool, StoreError> {
+    let mut members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
+    let mut memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
+    let key = (map.as_str(), player.as_str());
+    let was = members.get(key).map_err(db_err)?.is_some();
+    if was == member {
+        return Ok(false);
+    }
+    if member {
+        members.insert(key, ()).map_err(db_err)?;
+        memberships
+            .insert((player.as_str(), map.as_str()), ())
+            .map_err(db_err)?;
+    } else {
+        members.remove(key).map_err(db_err)?;
+        memberships
+            .remove((player.as_str(), map.as_str()))
+            .map_err(db_err)?;
+    }
+    Ok(true)
+}
+
+fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>, StoreError> {
+    let id = player.as_str();
+    let Some(record) = txn
+        .open_table(codec::PLAYERS)
+        .map_err(db_err)?
+        .remove(id)
+        .map_err(db_err)?
+        .map(|v| codec::decode_player(id, v.value()))
+        .transpose()?
+    else {
+        return Ok(Vec::new());
+    };
+    txn.open_table(codec::TOKENS)
+        .map_err(db_err)?
+        .remove(&record.token_hash.0)
+        .map_err(db_err)?;
+    let maps: Vec<MapId> = {
+        let memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
+        let rows = memberships.range((id, "")..).map_err(db_err)?;
+        let mut maps = Vec::new();
+        for row in rows {
+            let (key, _) = row.map_err(db_err)?;
+            let (owner, map) = key.value();
+            if owner != id {
+                break;
+            }
+            maps.extend(MapId::parse(map));
+        }
+        maps
+    };
+    for map in &maps {
+        set_member(txn, map, player, false)?;
+    }
+    let mut points = txn.open_table(codec::TRAILS).map_err(db_err)?;
+    points
+        .retain_in((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX), |_, _| false)
+        .map_err(db_err)?;
+    txn.open_table(codec::TRAIL_LEN)
+        .map_err(db_err)?
+        .remove(id)
+        .map_err(db_err)?;
+    Ok(maps)
+}

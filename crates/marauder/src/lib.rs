@@ -1,0 +1,78 @@
+//! The composition root: the only place that knows which backend runs. `main` parses the
+//! command line into a [`ServeConfig`]; tests build one and call [`run`] on port 0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use marauder_core::{EventSink, Limits, Marauder};
+use marauder_server::{Hub, ServerConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// `marauder serve`'s settings. Every flag is also a `MARAUDER_*` environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "MARAUDER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Directory of the embedded store.
+    #[arg(long, env = "MARAUDER_DATA_DIR", default_value = "./marauder-data")]
+    pub data_dir: PathBuf,
+    /// Trail points kept per player.
+    #[arg(long, env = "MARAUDER_TRAIL_RETENTION", default_value_t = 10_000)]
+    pub trail_retention: u64,
+    /// Events kept per map for `since` resume (at least 1000).
+    #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1000..))]
+    pub recent_events: u64,
+    /// How long a map's events are collected before they are sent as one frame, in ms.
+    #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = 5)]
+    pub batch_window_ms: u64,
+    /// Bytes a WebSocket may have queued before its slowest subscription is dropped (`slow`).
+    #[arg(long, env = "MARAUDER_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
+    pub outbox_bytes: usize,
+    /// WebSocket connections allowed per player.
+    #[arg(long, env = "MARAUDER_MAX_WS_PER_PLAYER", default_value_t = 16)]
+    pub max_ws_per_player: usize,
+}
+
+impl ServeConfig {
+    /// The defaults, with the data in `data_dir`, listening on an ephemeral loopback port.
+    pub fn for_tests(data_dir: PathBuf) -> ServeConfig {
+        ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir,
+            trail_retention: 10_000,
+            recent_events: 1024,
+            batch_window_ms: 5,
+            outbox_bytes: 1024 * 1024,
+            max_ws_per_player: 16,
+        }
+    }
+}
+
+/// Opens the backends and serves on `listener` until `shutdown`.
+pub async fn run(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let hub = Hub::new(Duration::from_millis(config.batch_window_ms));
+    let options = marauder_embedded::Options {
+        trail_retention: config.trail_retention,
+        recent_events: config.recent_events as usize,
+        ..Default::default()
+    };
+    let sink: Arc<dyn EventSink> = hub.clone();
+    let (store, feed) = marauder_embedded::open(&config.data_dir, options, sink)
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let app = Marauder::new(store, feed, Limits::default());
+    let server = ServerConfig {
+        outbox_bytes: config.outbox_bytes,
+        max_connections_per_player: config.max_ws_per_player,
+    };
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving");
+    marauder_server::serve(app, hub, server, listener, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! The wire format of Marauder's v1 API: every JSON body and WebSocket message named in
+//! `api-contract.md`, and the additions documented in `docs/api.md`.
+//!
+//! This crate is the only place the JSON shapes are written down. The server, the client
+//! library, the bench tool and the tests all speak through these types. It knows nothing of
+//! HTTP, storage or validation rules: a value here is what travels, not what is allowed.
+
+use serde::{Deserialize, Serialize};
+
+pub mod ws;
+
+pub use ws::{
+    ClientMessage, Event, EventBody, ServerMessage, UnsubscribeReason, encode, encode_events,
+};
+
+/// The largest request body or WebSocket frame the server accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// The `code` of an error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Internal,
+    Unavailable,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+        }
+    }
+}
+
+/// `{"error": {"code", "message"}}`: the body of every 4xx and 5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    #[default]
+    Public,
+    Private,
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests. Unknown fields are refused so that a misspelt optional field is an error, not
+// silently ignored.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlayer {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMap {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinMap {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
+}
+
+/// A location as a client reports it (`POST /api/v1/locations`, or a `location` frame).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationInput {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ts: Option<Millis>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Responses.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerCreated {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerSummary {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapSummary {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+    pub maps: Vec<MapSummary>,
+}
+
+/// The answer to `POST /api/v1/maps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapCreated {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub visibility: Visibility,
+    pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
+}
+
+/// The answer to `GET /api/v1/maps/{id}` and to a join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapDetail {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub visibility: Visibility,
+    /// An addition to the contract.
+    pub created_at: Millis,
+    pub members: Vec<PlayerSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicMap {
+    pub id: String,
+    pub name: String,
+    pub members: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicMaps {
+    pub maps: Vec<PublicMap>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub maps: u64,
+}
+
+/// One stored position: what a trail holds and what every location message carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fix {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<f64>,
+    pub ts: Millis,
+}
+
+/// A player's position as it appears in a snapshot or a `location` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayerLocation {
+    pub player: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub fix: Fix,
+}
+
+/// The answer to `GET /api/v1/maps/{id}/locations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Locations {
+    pub map: String,
+    pub seq: u64,
+    pub locations: Vec<PlayerLocation>,
+}
+
+/// The answer to `GET /api/v1/maps/{id}/trails/{player}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trail {
+    pub player: String,
+    pub points: Vec<Fix>,
+}
+
+/// The answer to `GET /healthz` (an addition to the contract).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_optional_fields_are_absent() {
+        let input: LocationInput =
+            serde_json::from_str(r#"{"lat":1.5,"lon":2,"accuracy":null,"ts":null}"#).unwrap();
+        assert_eq!(input.accuracy, None);
+        assert_eq!(input.ts, None);
+        assert_eq!(input.lon, 2.0);
+    }
+
+    #[test]
+    fn unknown_fields_and_fractional_ts_are_refused() {
+        assert!(serde_json::from_str::<LocationInput>(r#"{"lat":1,"lon":2,"x":1}"#).is_err());
+        assert!(serde_json::from_str::<LocationInput>(r#"{"lat":1,"lon":2,"ts":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn invite_code_key_is_absent_for_public_maps() {
+        let map = MapCreated {
+            id: "m".into(),
+            name: "n".into(),
+            owner: "o".into(),
+            visibility: Visibility::Public,
+            created_at: 1,
+            invite_code: None,
+        };
+        let json = serde_json::to_value(&map).unwrap();
+        assert!(json.get("invite_code").is_none());
+        assert_eq!(json["visibility"], "public");
+    }
+}

@@ -1,0 +1,199 @@
+//! Messages on `GET /api/v1/ws`: one JSON object per text frame, each way.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ErrorCode, LocationInput, PlayerLocation};
+
+/// A frame from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    Subscribe {
+        map: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        map: String,
+    },
+    Location(LocationInput),
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Snapshot {
+        map: String,
+        seq: u64,
+        locations: Vec<PlayerLocation>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reset: Option<bool>,
+    },
+    Events {
+        map: String,
+        events: Vec<Event>,
+    },
+    Unsubscribed {
+        map: String,
+        reason: UnsubscribeReason,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        map: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsubscribeReason {
+    Left,
+    Deleted,
+    Slow,
+}
+
+/// One event of a map's sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventBody {
+    Location(PlayerLocation),
+    Joined { player: String, name: String },
+    Left { player: String, name: String },
+}
+
+impl EventBody {
+    /// The player the event is about.
+    pub fn player(&self) -> &str {
+        match self {
+            EventBody::Location(l) => &l.player,
+            EventBody::Joined { player, .. } | EventBody::Left { player, .. } => player,
+        }
+    }
+}
+
+/// Encodes `{"type":"events","map":…,"events":[…]}` from borrowed events: the same bytes as
+/// serialising [`ServerMessage::Events`], without owning the events. The fan-out path uses it
+/// to encode a batch once for every subscriber.
+pub fn encode_events<'a>(map: &str, events: impl IntoIterator<Item = &'a Event>) -> String {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"type":"events","map":"#);
+    serde_json::to_writer(&mut out, map).expect("a string always encodes");
+    out.extend_from_slice(br#","events":["#);
+    for (i, event) in events.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, event).expect("an event always encodes");
+    }
+    out.extend_from_slice(b"]}");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Encodes one server message (the rare, per-connection ones: snapshots, errors, notices).
+pub fn encode(message: &ServerMessage) -> String {
+    serde_json::to_string(message).expect("a server message always encodes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fix;
+
+    #[test]
+    fn encode_events_matches_serde() {
+        let events = vec![
+            Event {
+                seq: 1,
+                body: EventBody::Joined {
+                    player: "p".into(),
+                    name: "Ron \"W\"".into(),
+                },
+            },
+            Event {
+                seq: 2,
+                body: EventBody::Left {
+                    player: "p".into(),
+                    name: "Ron".into(),
+                },
+            },
+        ];
+        let expected = encode(&ServerMessage::Events {
+            map: "m".into(),
+            events: events.clone(),
+        });
+        assert_eq!(encode_events("m", &events), expected);
+        let back: ServerMessage = serde_json::from_str(&expected).unwrap();
+        assert_eq!(
+            back,
+            ServerMessage::Events {
+                map: "m".into(),
+                events
+            }
+        );
+    }
+
+    #[test]
+    fn location_event_is_flat() {
+        let event = Event {
+            seq: 7,
+            body: EventBody::Location(PlayerLocation {
+                player: "p".into(),
+                name: "Harry".into(),
+                fix: Fix {
+                    lat: 1.0,
+                    lon: 2.0,
+                    accuracy: None,
+                    altitude: None,
+                    speed: Some(1.5),
+                    heading: None,
+                    ts: 9,
+                },
+            }),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"seq":7,"kind":"location","player":"p","name":"Harry",
+                "lat":1.0,"lon":2.0,"speed":1.5,"ts":9})
+        );
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn client_frames_parse_and_refuse_unknown_fields() {
+        let sub: ClientMessage =
+            serde_json::from_str(r#"{"type":"subscribe","map":"m","since":3}"#).unwrap();
+        assert_eq!(
+            sub,
+            ClientMessage::Subscribe {
+                map: "m".into(),
+                since: Some(3)
+            }
+        );
+        let loc: ClientMessage =
+            serde_json::from_str(r#"{"type":"location","lat":1,"lon":2}"#).unwrap();
+        assert!(matches!(
+            loc,
+            ClientMessage::Location(LocationInput { lat: 1.0, .. })
+        ));
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","map":"m","x":1}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"location","lat":1,"lon":2,"x":1}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+    }
+}

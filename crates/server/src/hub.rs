@@ -1,0 +1,194 @@
+//! The local fan-out: for each map with subscribers on this handler, collect the events the
+//! feed delivers for a short window, encode them once as one `events` frame, and queue that
+//! same frame (a shared handle, no copy) on every subscriber's [`Outbox`].
+//!
+//! A subscriber whose outbox is full is dropped from the map and told `slow`; it never
+//! makes the server buffer more. The hub knows nothing of HTTP, sockets or backends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use marauder_core::protocol::{Event, EventBody, encode_events};
+use marauder_core::{EventSink, MapId};
+
+use crate::outbox::Outbox;
+
+/// Consecutive events of one map, encoded once.
+pub struct Batch {
+    pub map: MapId,
+    pub events: Vec<Arc<Event>>,
+    /// The encoded `events` frame.
+    pub frame: Utf8Bytes,
+    /// Index in `events` and player of every `left` event (usually none).
+    pub lefts: Vec<(usize, String)>,
+}
+
+impl Batch {
+    pub fn new(map: MapId, events: Vec<Arc<Event>>) -> Batch {
+        let frame = encode_events(map.as_str(), events.iter().map(|e| &**e)).into();
+        let lefts = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match &e.body {
+                EventBody::Left { player, .. } => Some((i, player.clone())),
+                _ => None,
+            })
+            .collect();
+        Batch {
+            map,
+            events,
+            frame,
+            lefts,
+        }
+    }
+
+    pub fn first_seq(&self) -> u64 {
+        self.events.first().map_or(0, |e| e.seq)
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq)
+    }
+}
+
+pub struct Hub {
+    me: Weak<Hub>,
+    topics: Mutex<HashMap<MapId, Arc<Topic>>>,
+    window: Duration,
+    next_sub: AtomicU64,
+}
+
+struct Topic {
+    map: MapId,
+    state: Mutex<TopicState>,
+}
+
+#[derive(Default)]
+struct TopicState {
+    pending: Vec<Arc<Event>>,
+    /// A flush task is running; it takes whatever is pending when its window ends.
+    flushing: bool,
+    subscribers: Vec<(u64, Arc<Outbox>)>,
+}
+
+/// A subscription of one outbox to one map; dropping it unsubscribes.
+pub struct Subscription {
+    pub id: u64,
+    topic: Weak<Topic>,
+    hub: Weak<Hub>,
+}
+
+impl Hub {
+    /// `window` is how long a map's events are collected before they are sent together.
+    pub fn new(window: Duration) -> Arc<Hub> {
+        Arc::new_cyclic(|me| Hub {
+            me: me.clone(),
+            topics: Mutex::default(),
+            window,
+            next_sub: AtomicU64::new(1),
+        })
+    }
+
+    /// From now on, every event of `map` delivered to the hub is queued on `outbox`.
+    pub fn subscribe(self: &Arc<Self>, map: &MapId, outbox: Arc<Outbox>) -> Subscription {
+        let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
+        let topic = {
+            let mut topics = self.topics.lock().unwrap();
+            let topic = topics.entry(map.clone()).or_insert_with(|| {
+                Arc::new(Topic {
+                    map: map.clone(),
+                    state: Mutex::default(),
+                })
+            });
+            topic.state.lock().unwrap().subscribers.push((id, outbox));
+            topic.clone()
+        };
+        Subscription {
+            id,
+            topic: Arc::downgrade(&topic),
+            hub: Arc::downgrade(self),
+        }
+    }
+
+    fn unsubscribe(&self, topic: &Topic, id: u64) {
+        topic
+            .state
+            .lock()
+            .unwrap()
+            .subscribers
+            .retain(|(sub, _)| *sub != id);
+        self.remove_if_idle(topic);
+    }
+
+    /// Forgets a topic with no subscribers and nothing left to send.
+    fn remove_if_idle(&self, topic: &Topic) {
+        let mut topics = self.topics.lock().unwrap();
+        let state = topic.state.lock().unwrap();
+        let same = topics
+            .get(&topic.map)
+            .is_some_and(|t| std::ptr::eq(&**t, topic));
+        if same && state.subscribers.is_empty() && state.pending.is_empty() && !state.flushing {
+            topics.remove(&topic.map);
+        }
+    }
+
+    /// Number of maps with local subscribers.
+    pub fn topics(&self) -> usize {
+        self.topics.lock().unwrap().len()
+    }
+
+    async fn flush_loop(self: Arc<Self>, topic: Arc<Topic>) {
+        loop {
+            tokio::time::sleep(self.window).await;
+            let (events, subscribers) = {
+                let mut state = topic.state.lock().unwrap();
+                if state.pending.is_empty() {
+                    state.flushing = false;
+                    drop(state);
+                    self.remove_if_idle(&topic);
+                    return;
+                }
+                (
+                    std::mem::take(&mut state.pending),
+                    state.subscribers.clone(),
+                )
+            };
+            let batch = Arc::new(Batch::new(topic.map.clone(), events));
+            for (id, outbox) in subscribers {
+                if !outbox.push_batch(batch.clone()) {
+                    tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
+                    self.unsubscribe(&topic, id);
+                    outbox.push_slow(topic.map.clone(), id);
+                }
+            }
+        }
+    }
+}
+
+impl EventSink for Hub {
+    fn deliver(&self, map: &MapId, event: Arc<Event>) {
+        let Some(topic) = self.topics.lock().unwrap().get(map).cloned() else {
+            return; // No one here listens to this map.
+        };
+        let mut state = topic.state.lock().unwrap();
+        state.pending.push(event);
+        if !state.flushing {
+            state.flushing = true;
+            drop(state);
+            if let Some(hub) = self.me.upgrade() {
+                tokio::spawn(hub.flush_loop(topic));
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let (Some(hub), Some(topic)) = (self.hub.upgrade(), self.topic.upgrade()) {
+            hub.unsubscribe(&topic, self.id);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The HTTP routes; each module owns its `router()`. Handlers extract, call the core, and
+//! map the result.
+
+mod locations;
+mod maps;
+mod players;
+pub mod ws;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .merge(players::router())
+        .merge(maps::router())
+        .merge(locations::router())
+        .merge(ws::router())
+}

@@ -1,0 +1,334 @@
+//! One WebSocket connection: reads the client's frames in order, writes what the hub queues
+//! on its [`Outbox`] (everything queued, then one flush), and closes with 1001 on shutdown.
+//!
+//! Per subscribed map it remembers the last seq it delivered, so every map's events reach
+//! the client exactly once and in order: frames already covered by a snapshot are skipped,
+//! a frame that overlaps is cut, and a gap (never expected, but possible with a remote
+//! broker) is filled from the feed or answered with a `reset` snapshot.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use marauder_core::protocol::{
+    ClientMessage, ServerMessage, UnsubscribeReason, encode, encode_events,
+};
+use marauder_core::{CoreError, MapId, Player, Replay, Snapshot};
+
+use crate::connections::Registration;
+use crate::error::ApiError;
+use crate::hub::{self, Batch};
+use crate::outbox::{Outbox, Outgoing};
+use crate::state::AppState;
+
+type Sink = SplitSink<WebSocket, Message>;
+type WriteResult = Result<(), axum::Error>;
+
+/// How long a closing handshake may take before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Session {
+    state: AppState,
+    player: Player,
+    registration: Registration,
+    outbox: Arc<Outbox>,
+    subs: HashMap<MapId, Sub>,
+}
+
+struct Sub {
+    hub: hub::Subscription,
+    /// The seq of the last event of this map the client has been sent.
+    delivered: u64,
+}
+
+impl Session {
+    pub fn new(state: AppState, player: Player, registration: Registration) -> Session {
+        let outbox = Outbox::new(state.config.outbox_bytes);
+        Session {
+            state,
+            player,
+            registration,
+            outbox,
+            subs: HashMap::new(),
+        }
+    }
+
+    #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
+    pub async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let shutdown = self.state.shutdown.clone();
+        let ended = self.registration.ended.clone();
+        let outbox = self.outbox.clone();
+        tracing::debug!("connected");
+        let close = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+                _ = ended.cancelled() => break Some((close_code::POLICY, "player deleted")),
+                _ = outbox.ready() => {
+                    let written = tokio::select! {
+                        written = self.write_queued(&mut sink) => written,
+                        _ = shutdown.cancelled() => Ok(()),
+                    };
+                    if written.is_err() {
+                        break None;
+                    }
+                }
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(message)) => {
+                        if self.handle(message, &mut sink).await.and(sink.flush().await).is_err() {
+                            break None;
+                        }
+                    }
+                    Some(Err(err)) if is_too_big(&err) => break Some((close_code::SIZE, "frame over 64 KiB")),
+                    Some(Err(_)) => break None,
+                },
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+        }
+        tracing::debug!("disconnected");
+    }
+
+    async fn handle(&mut self, message: Message, sink: &mut Sink) -> WriteResult {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return self
+                    .send_error(
+                        sink,
+                        ApiError::bad_request("frames must be JSON text"),
+                        None,
+                    )
+                    .await;
+            }
+            _ => return Ok(()), // Pings are answered by the WebSocket layer.
+        };
+        let (parsed, map_hint) = parse_frame(text.as_str());
+        let message = match parsed {
+            Ok(message) => message,
+            Err(err) => return self.send_error(sink, err, map_hint).await,
+        };
+        match message {
+            ClientMessage::Subscribe { map, since } => self.subscribe(map, since, sink).await,
+            ClientMessage::Unsubscribe { map } => {
+                if let Some(map) = MapId::parse(&map) {
+                    self.subs.remove(&map);
+                }
+                Ok(())
+            }
+            ClientMessage::Location(input) => {
+                match self.state.app.post_location(&self.player, &input).await {
+                    Ok(_) => Ok(()),
+                    Err(err) => self.send_error(sink, err.into(), None).await,
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, map: String, since: Option<u64>, sink: &mut Sink) -> WriteResult {
+        let app = self.state.app.clone();
+        let record = match app.member_map(&self.player, &map).await {
+            Ok(record) => record,
+            Err(err) => return self.send_error(sink, err.into(), Some(map)).await,
+        };
+        let id = record.id;
+        self.subs.remove(&id);
+        // Subscribe first, then read the state: every event is then either in what is read
+        // or in a frame queued after this point (the seq filter drops the overlap).
+        let hub = self.state.hub.subscribe(&id, self.outbox.clone());
+        let start = match since {
+            None => app
+                .snapshot(&id)
+                .await
+                .map(|s| snapshot_message(&id, s, false)),
+            Some(since) => app.replay(&id, since).await.map(|replay| match replay {
+                Replay::Reset(s) => snapshot_message(&id, s, true),
+                Replay::Events(events) => match events.last() {
+                    Some(last) => (
+                        Some(encode_events(id.as_str(), events.iter().map(|e| &**e))),
+                        last.seq,
+                    ),
+                    None => (None, since),
+                },
+            }),
+        };
+        // A leave that slipped in before the state was read left no event for us to see.
+        let still_member = app.is_member(&id, &self.player.id).await;
+        let (frame, delivered) = match (start, still_member) {
+            (Ok(start), Ok(true)) => start,
+            (_, Ok(false)) => {
+                let err = CoreError::Forbidden(format!("not a member of map {map}"));
+                return self.send_error(sink, err.into(), Some(map)).await;
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                return self.send_error(sink, err.into(), Some(map)).await;
+            }
+        };
+        if let Some(text) = frame {
+            sink.feed(Message::Text(text.into())).await?;
+        }
+        self.subs.insert(id, Sub { hub, delivered });
+        Ok(())
+    }
+
+    /// Writes everything queued, then flushes once.
+    async fn write_queued(&mut self, sink: &mut Sink) -> WriteResult {
+        for item in self.outbox.drain() {
+            match item {
+                Outgoing::Batch(batch) => self.write_batch(&batch, sink).await?,
+                Outgoing::Slow { map, sub } => {
+                    if self.subs.get(&map).is_some_and(|s| s.hub.id == sub) {
+                        self.subs.remove(&map);
+                        self.send_unsubscribed(sink, &map, UnsubscribeReason::Slow)
+                            .await?;
+                    }
+                }
+            }
+        }
+        sink.flush().await
+    }
+
+    async fn write_batch(&mut self, batch: &Batch, sink: &mut Sink) -> WriteResult {
+        let Some(delivered) = self.subs.get(&batch.map).map(|s| s.delivered) else {
+            return Ok(()); // Not subscribed (any more).
+        };
+        if batch.first_seq() > delivered + 1 {
+            tracing::warn!(map = %batch.map, delivered, first = batch.first_seq(), "gap in live events; filling it");
+            match self.state.app.replay(&batch.map, delivered).await {
+                Ok(Replay::Events(events)) => {
+                    self.write_contiguous(&Batch::new(batch.map.clone(), events), sink)
+                        .await?
+                }
+                Ok(Replay::Reset(snapshot)) => {
+                    let (text, seq) = snapshot_message(&batch.map, snapshot, true);
+                    sink.feed(Message::Text(text.unwrap_or_default().into()))
+                        .await?;
+                    if let Some(sub) = self.subs.get_mut(&batch.map) {
+                        sub.delivered = seq;
+                    }
+                }
+                Err(err) => tracing::error!(map = %batch.map, error = %err, "cannot fill a gap"),
+            }
+        }
+        self.write_contiguous(batch, sink).await
+    }
+
+    /// Writes the part of `batch` after what was delivered, up to this player's own `left`
+    /// event, after which the subscription ends.
+    async fn write_contiguous(&mut self, batch: &Batch, sink: &mut Sink) -> WriteResult {
+        let Some(sub) = self.subs.get_mut(&batch.map) else {
+            return Ok(());
+        };
+        let delivered = sub.delivered;
+        let me = self.player.id.as_str();
+        let leave_at = batch
+            .lefts
+            .iter()
+            .find(|(_, player)| player == me)
+            .map(|(i, _)| *i);
+        let end = leave_at.map_or(batch.events.len(), |i| i + 1);
+        let Some(last) = batch.events[..end]
+            .last()
+            .map(|e| e.seq)
+            .filter(|&last| last > delivered)
+        else {
+            return Ok(());
+        };
+        sub.delivered = last;
+        let frame = if batch.first_seq() > delivered && leave_at.is_none() {
+            batch.frame.clone() // The common case: the shared bytes, no copy.
+        } else {
+            let events = batch.events[..end]
+                .iter()
+                .filter(|e| e.seq > delivered)
+                .map(|e| &**e);
+            encode_events(batch.map.as_str(), events).into()
+        };
+        sink.feed(Message::Text(frame)).await?;
+        if leave_at.is_some() {
+            self.subs.remove(&batch.map);
+            self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Left)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn send_unsubscribed(
+        &self,
+        sink: &mut Sink,
+        map: &MapId,
+        reason: UnsubscribeReason,
+    ) -> WriteResult {
+        let message = ServerMessage::Unsubscribed {
+            map: map.to_string(),
+            reason,
+        };
+        sink.feed(Message::Text(encode(&message).into())).await
+    }
+
+    async fn send_error(&self, sink: &mut Sink, err: ApiError, map: Option<String>) -> WriteResult {
+        let message = ServerMessage::Error {
+            code: err.code,
+            message: err.message,
+            map,
+        };
+        sink.feed(Message::Text(encode(&message).into())).await
+    }
+}
+
+/// A snapshot frame and the seq it brings the client to.
+fn snapshot_message(map: &MapId, snapshot: Snapshot, reset: bool) -> (Option<String>, u64) {
+    let seq = snapshot.seq;
+    let message = ServerMessage::Snapshot {
+        map: map.to_string(),
+        seq,
+        locations: snapshot.locations,
+        reset: reset.then_some(true),
+    };
+    (Some(encode(&message)), seq)
+}
+
+/// Parses a client frame; on error also answers the `map` it named, if it named one.
+fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) {
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(err) => {
+            return (
+                Err(ApiError::bad_request(format!("malformed JSON: {err}"))),
+                None,
+            );
+        }
+    };
+    if !value.is_object() {
+        return (
+            Err(ApiError::bad_request("a frame must be a JSON object")),
+            None,
+        );
+    }
+    let map = value.get("map").and_then(|m| m.as_str()).map(str::to_owned);
+    let parsed = serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match path.as_str() {
+            "." => ApiError::bad_request(inner.to_string()),
+            _ => ApiError::bad_request(format!("{path}: {inner}")),
+        }
+    });
+    (parsed, map)
+}
+
+fn is_too_big(err: &axum::Error) -> bool {
+    let inner = std::error::Error::source(err).and_then(|e| e.downcast_ref::<tungstenite::Error>());
+    matches!(inner, Some(tungstenite::Error::Capacity(_)))
+}
