@@ -46,19 +46,37 @@ impl Default for Options {
     }
 }
 
-/// Opens (or creates) the database in `dir` and answers the store and the feed over it.
+/// The store and the feed over one database, and the handle that waits for it to close.
+pub struct Embedded {
+    pub store: Arc<EmbeddedStore>,
+    pub feed: Arc<EmbeddedFeed>,
+    pub closed: Closed,
+}
+
+/// Ends when the database is closed: after the store, the feed and every handle to them are
+/// dropped, the writer commits what is left and releases the file.
+pub struct Closed(std::thread::JoinHandle<()>);
+
+impl Closed {
+    /// Blocks until the database is closed.
+    pub fn wait(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// Opens (or creates) the database in `dir`.
 pub fn open(
     dir: &Path,
     options: Options,
     sink: Arc<dyn EventSink>,
-) -> Result<(Arc<EmbeddedStore>, Arc<EmbeddedFeed>), StoreError> {
+) -> Result<Embedded, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| internal("creating the data directory", e))?;
     let db = redb::Database::create(dir.join("marauder.redb"))
         .map_err(|e| internal("opening the database", e))?;
     let db = Arc::new(db);
     codec::create_tables(&db)?;
     let trails = Arc::new(trails::TrailBuffer::default());
-    let writer = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
+    let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
     let store = Arc::new(EmbeddedStore::new(
         db.clone(),
         writer.clone(),
@@ -71,7 +89,11 @@ pub fn open(
         sink,
         options.recent_events,
     ));
-    Ok((store, feed))
+    Ok(Embedded {
+        store,
+        feed,
+        closed: Closed(thread),
+    })
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> StoreError {

@@ -42,17 +42,19 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Starts the writer thread; it commits what is left and ends when every [`Writer`]
+    /// handle is dropped.
     pub fn start(
         db: Arc<Database>,
         trails: Arc<TrailBuffer>,
         options: Options,
-    ) -> Result<Writer, StoreError> {
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("marauder-writer".into())
             .spawn(move || run(db, trails, options, rx))
             .map_err(|e| internal("starting the writer", e))?;
-        Ok(Writer { tx })
+        Ok((Writer { tx }, thread))
     }
 
     /// Queues `op` and waits until it is committed.

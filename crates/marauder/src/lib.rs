@@ -65,14 +65,17 @@ pub async fn run(
         ..Default::default()
     };
     let sink: Arc<dyn EventSink> = hub.clone();
-    let (store, feed) = marauder_embedded::open(&config.data_dir, options, sink)
+    let embedded = marauder_embedded::open(&config.data_dir, options, sink)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
-    let app = Marauder::new(store, feed, Limits::default());
+    let app = Marauder::new(embedded.store, embedded.feed, Limits::default());
     let server = ServerConfig {
         outbox_bytes: config.outbox_bytes,
         max_connections_per_player: config.max_ws_per_player,
     };
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving");
     marauder_server::serve(app, hub, server, listener, shutdown).await?;
+    // Every handle to the store is gone with the server: wait for the file to be released.
+    let closed = embedded.closed;
+    tokio::task::spawn_blocking(move || closed.wait()).await?;
     Ok(())
 }

@@ -1,0 +1,106 @@
+//! The live WebSocket: typed frames both ways.
+
+use futures_util::{SinkExt, StreamExt};
+use marauder_protocol::{ClientMessage, LocationInput, ServerMessage};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::{Error, Result, api_error};
+
+pub struct Live {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What arrives on the socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Message(ServerMessage),
+    /// The server closed the connection, with this close code if it sent one.
+    Closed(Option<u16>),
+}
+
+fn transport(err: impl std::fmt::Display) -> Error {
+    Error::Transport(err.to_string())
+}
+
+impl Live {
+    pub(crate) async fn connect(base: &str, token: Option<&str>, in_query: bool) -> Result<Live> {
+        let ws_base = base.replacen("http", "ws", 1);
+        let url = match (token, in_query) {
+            (Some(token), true) => format!("{ws_base}/api/v1/ws?access_token={token}"),
+            _ => format!("{ws_base}/api/v1/ws"),
+        };
+        let mut request = url.into_client_request().map_err(transport)?;
+        if let (Some(token), false) = (token, in_query) {
+            let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(transport)?;
+            request.headers_mut().insert("authorization", value);
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Live { ws }),
+            Err(tungstenite::Error::Http(response)) => {
+                let body = response.body().clone().unwrap_or_default();
+                Err(api_error(response.status().as_u16(), &body))
+            }
+            Err(err) => Err(transport(err)),
+        }
+    }
+
+    pub async fn send(&mut self, message: &ClientMessage) -> Result<()> {
+        let text = serde_json::to_string(message).map_err(transport)?;
+        self.ws.send(Message::text(text)).await.map_err(transport)
+    }
+
+    /// Sends any frame as given (for tests of malformed input).
+    pub async fn send_raw(&mut self, message: Message) -> Result<()> {
+        self.ws.send(message).await.map_err(transport)
+    }
+
+    pub async fn subscribe(&mut self, map: &str, since: Option<u64>) -> Result<()> {
+        self.send(&ClientMessage::Subscribe {
+            map: map.into(),
+            since,
+        })
+        .await
+    }
+
+    pub async fn unsubscribe(&mut self, map: &str) -> Result<()> {
+        self.send(&ClientMessage::Unsubscribe { map: map.into() })
+            .await
+    }
+
+    pub async fn push_location(&mut self, location: &LocationInput) -> Result<()> {
+        self.send(&ClientMessage::Location(location.clone())).await
+    }
+
+    /// The next message or the close; pings and pongs are handled underneath.
+    pub async fn next(&mut self) -> Result<Incoming> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    let message = serde_json::from_str(text.as_str())
+                        .map_err(|e| Error::Unexpected(format!("{e}: {}", text.as_str())))?;
+                    return Ok(Incoming::Message(message));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok(Incoming::Closed(frame.map(|f| f.code.into())));
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    return Err(Error::Unexpected("a binary frame".into()));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
+                    return Ok(Incoming::Closed(None));
+                }
+                Some(Err(err)) => return Err(transport(err)),
+            }
+        }
+    }
+
+    /// Closes the connection politely.
+    pub async fn close(mut self) -> Result<()> {
+        self.ws.close(None).await.map_err(transport)
+    }
+}

@@ -1,0 +1,153 @@
+//! Starting a real server on port 0 and driving it through the client library.
+
+use std::time::Duration;
+
+use marauder::ServeConfig;
+use marauder_client::protocol::{Event, LocationInput, PlayerCreated, ServerMessage};
+use marauder_client::{Client, Incoming, Live};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long a test waits for a message it expects before it fails (a bound against hangs,
+/// not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct TestApp {
+    pub base: String,
+    /// A client with no token.
+    pub anon: Client,
+    config: ServeConfig,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = ServeConfig::for_tests(dir.path().join("data"));
+        configure(&mut config);
+        TestApp::start(config, dir).await
+    }
+
+    async fn start(config: ServeConfig, dir: TempDir) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(marauder::run(config.clone(), listener, shutdown.clone()));
+        TestApp {
+            anon: Client::new(&base),
+            base,
+            config,
+            shutdown,
+            handle,
+            dir,
+        }
+    }
+
+    /// A new player and a client acting as it.
+    pub async fn player(&self, name: &str) -> (Client, PlayerCreated) {
+        let created = self.anon.create_player(name).await.expect("create player");
+        (self.anon.with_token(&created.token), created)
+    }
+
+    /// Stops the server as SIGTERM would and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.expect("server task").expect("server run");
+    }
+
+    /// Stops the server gracefully and starts it again on the same data (on a new port).
+    pub async fn restart(self) -> TestApp {
+        let (config, dir) = (self.config.clone(), self.dir);
+        self.shutdown.cancel();
+        self.handle.await.expect("server task").expect("server run");
+        TestApp::start(config, dir).await
+    }
+
+    /// A client acting as the player with this token, on the current server.
+    pub fn client(&self, token: &str) -> Client {
+        self.anon.with_token(token)
+    }
+}
+
+pub fn loc(lat: f64, lon: f64) -> LocationInput {
+    LocationInput {
+        lat,
+        lon,
+        ..Default::default()
+    }
+}
+
+pub fn loc_at(lat: f64, lon: f64, ts: i64) -> LocationInput {
+    LocationInput {
+        lat,
+        lon,
+        ts: Some(ts),
+        ..Default::default()
+    }
+}
+
+/// The next message; fails the test on a close or after [`PATIENCE`].
+pub async fn recv(live: &mut Live) -> ServerMessage {
+    match tokio::time::timeout(PATIENCE, live.next()).await {
+        Ok(Ok(Incoming::Message(message))) => message,
+        Ok(Ok(Incoming::Closed(code))) => {
+            panic!("closed with {code:?} while a message was expected")
+        }
+        Ok(Err(err)) => panic!("socket error: {err}"),
+        Err(_) => panic!("no message within {PATIENCE:?}"),
+    }
+}
+
+/// The next close code; fails the test if a message comes first.
+pub async fn recv_close(live: &mut Live) -> Option<u16> {
+    match tokio::time::timeout(PATIENCE, live.next()).await {
+        Ok(Ok(Incoming::Closed(code))) => code,
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+/// Subscribes and answers the snapshot's seq.
+pub async fn subscribe(live: &mut Live, map: &str) -> u64 {
+    live.subscribe(map, None).await.unwrap();
+    match recv(live).await {
+        ServerMessage::Snapshot {
+            map: m,
+            seq,
+            reset: None,
+            ..
+        } if m == map => seq,
+        other => panic!("expected a snapshot of {map}, got {other:?}"),
+    }
+}
+
+/// Collects exactly `count` events of `map`, failing on any other message.
+pub async fn recv_events(live: &mut Live, map: &str, count: usize) -> Vec<Event> {
+    let mut events = Vec::new();
+    while events.len() < count {
+        match recv(live).await {
+            ServerMessage::Events {
+                map: m,
+                events: batch,
+            } if m == map => events.extend(batch),
+            other => panic!("expected events of {map}, got {other:?}"),
+        }
+    }
+    assert_eq!(events.len(), count, "more events than expected");
+    events
+}
+
+/// Asserts that `events` carry the seqs `from, from + 1, ...` with no gap or repeat.
+pub fn assert_consecutive(events: &[Event], from: u64) {
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    let expected: Vec<u64> = (from..from + events.len() as u64).collect();
+    assert_eq!(seqs, expected);
+}

@@ -1,0 +1,314 @@
+use marauder_client::protocol::{ErrorCode, EventBody, ServerMessage, UnsubscribeReason};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_sender_receives_its_own_update_after_the_snapshot() {
+    let app = TestApp::spawn().await;
+    let (harry, h) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    harry.post_location(&loc_at(1.0, 2.0, 1_000)).await.unwrap();
+    let mut live = harry.connect().await.unwrap();
+    live.subscribe(&map.id, None).await.unwrap();
+    let ServerMessage::Snapshot {
+        seq,
+        locations,
+        reset,
+        ..
+    } = recv(&mut live).await
+    else {
+        panic!("snapshot first")
+    };
+    assert_eq!((seq, locations.len(), reset), (1, 1, None));
+    assert_eq!(
+        (locations[0].player.as_str(), locations[0].fix.lat),
+        (h.id.as_str(), 1.0)
+    );
+
+    // Over the socket itself: no reply on success, the update comes back as an event.
+    live.push_location(&loc_at(3.0, 4.0, 2_000)).await.unwrap();
+    let events = recv_events(&mut live, &map.id, 1).await;
+    assert_eq!(events[0].seq, 2);
+    let EventBody::Location(l) = &events[0].body else {
+        panic!("a location event")
+    };
+    assert_eq!(
+        (
+            l.player.as_str(),
+            l.name.as_str(),
+            l.fix.lat,
+            l.fix.lon,
+            l.fix.ts
+        ),
+        (h.id.as_str(), "Harry", 3.0, 4.0, 2_000)
+    );
+    assert_eq!(
+        harry
+            .trail(&map.id, &h.id, None, None)
+            .await
+            .unwrap()
+            .points
+            .len(),
+        2
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_may_come_in_the_query_string() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut live = harry.connect_with_query_token().await.unwrap();
+    assert_eq!(subscribe(&mut live, &map.id).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_senders_get_consecutive_seqs_in_their_own_order() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.player("Dumbledore").await;
+    let map = owner.create_map("Hogwarts", None).await.unwrap();
+    let mut watcher = owner.connect().await.unwrap();
+    let mut senders = Vec::new();
+    for i in 0..5 {
+        let (client, created) = app.player(&format!("Student {i}")).await;
+        client.join(&map.id, None).await.unwrap();
+        senders.push((client, created.id));
+    }
+    let start = subscribe(&mut watcher, &map.id).await;
+    const EACH: i64 = 40;
+    let tasks: Vec<_> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, (client, _))| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    for n in 1..=EACH {
+                        client
+                            .post_location(&loc_at(i as f64, 0.0, n))
+                            .await
+                            .unwrap();
+                    }
+                } else {
+                    let mut live = client.connect().await.unwrap();
+                    for n in 1..=EACH {
+                        live.push_location(&loc_at(i as f64, 0.0, n)).await.unwrap();
+                    }
+                    // Frames are handled in order: once this is answered, all were.
+                    live.send_raw(Message::text("{}")).await.unwrap();
+                    assert!(matches!(recv(&mut live).await, ServerMessage::Error { .. }));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let events = recv_events(&mut watcher, &map.id, 5 * EACH as usize).await;
+    assert_consecutive(&events, start + 1);
+    for (_, id) in &senders {
+        let mine: Vec<i64> = events
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::Location(l) if &l.player == id => Some(l.fix.ts),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            mine,
+            (1..=EACH).collect::<Vec<_>>(),
+            "each sender's updates in the order sent"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn since_resumes_with_no_gap_and_no_duplicate() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut live = harry.connect().await.unwrap();
+    subscribe(&mut live, &map.id).await;
+    for n in 1..=10 {
+        harry.post_location(&loc_at(0.0, 0.0, n)).await.unwrap();
+    }
+    let seen = recv_events(&mut live, &map.id, 10).await;
+    assert_consecutive(&seen, 1);
+    drop(live);
+    // While disconnected, more happens.
+    for n in 11..=25 {
+        harry.post_location(&loc_at(0.0, 0.0, n)).await.unwrap();
+    }
+    let mut again = harry.connect().await.unwrap();
+    again.subscribe(&map.id, Some(7)).await.unwrap();
+    let resumed = recv_events(&mut again, &map.id, 18).await;
+    assert_consecutive(&resumed, 8);
+    // And live events follow on.
+    harry.post_location(&loc_at(0.0, 0.0, 26)).await.unwrap();
+    assert_consecutive(&recv_events(&mut again, &map.id, 1).await, 26);
+
+    // Resuming from the present sends nothing but live events.
+    let mut third = harry.connect().await.unwrap();
+    third.subscribe(&map.id, Some(26)).await.unwrap();
+    harry.post_location(&loc_at(0.0, 0.0, 27)).await.unwrap();
+    assert_consecutive(&recv_events(&mut third, &map.id, 1).await, 27);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn since_ahead_of_the_map_or_no_longer_buffered_gets_a_reset_snapshot() {
+    let app = TestApp::spawn_with(|c| c.recent_events = 1000).await;
+    let (harry, h) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut live = harry.connect().await.unwrap();
+    for n in 1..=1005 {
+        live.push_location(&loc_at(0.0, 0.0, n)).await.unwrap();
+    }
+    live.send_raw(Message::text("{}")).await.unwrap();
+    assert!(matches!(recv(&mut live).await, ServerMessage::Error { .. }));
+
+    // Events 6..=1005 are buffered: since = 5 still resumes exactly.
+    live.subscribe(&map.id, Some(5)).await.unwrap();
+    assert_consecutive(&recv_events(&mut live, &map.id, 1000).await, 6);
+    live.unsubscribe(&map.id).await.unwrap();
+
+    for since in [4, 2000] {
+        live.subscribe(&map.id, Some(since)).await.unwrap();
+        match recv(&mut live).await {
+            ServerMessage::Snapshot {
+                map: m,
+                seq: 1005,
+                locations,
+                reset: Some(true),
+            } => {
+                assert_eq!(m, map.id);
+                assert_eq!(
+                    (locations[0].player.as_str(), locations[0].fix.ts),
+                    (h.id.as_str(), 1005)
+                );
+            }
+            other => panic!("since {since}: expected a reset snapshot, got {other:?}"),
+        }
+        live.unsubscribe(&map.id).await.unwrap();
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unsubscribed_map_sends_nothing_more() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut live = harry.connect().await.unwrap();
+    subscribe(&mut live, &map.id).await;
+    live.unsubscribe(&map.id).await.unwrap();
+    // Frames are handled in order: once this error is back, the unsubscribe is done.
+    live.send_raw(Message::text("[]")).await.unwrap();
+    assert!(matches!(
+        recv(&mut live).await,
+        ServerMessage::Error {
+            code: ErrorCode::BadRequest,
+            ..
+        }
+    ));
+    harry.post_location(&loc_at(0.0, 0.0, 1)).await.unwrap();
+    // Queued frames are written before the next client frame is read, so a leaked event
+    // would arrive before this snapshot.
+    live.subscribe(&map.id, None).await.unwrap();
+    match recv(&mut live).await {
+        ServerMessage::Snapshot { seq: 1, .. } => {}
+        other => panic!("expected the snapshot at seq 1, got {other:?}"),
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_connection_follows_many_maps() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let maps = [
+        harry.create_map("A", None).await.unwrap(),
+        harry.create_map("B", None).await.unwrap(),
+    ];
+    let mut live = harry.connect().await.unwrap();
+    for map in &maps {
+        subscribe(&mut live, &map.id).await;
+    }
+    harry.post_location(&loc(1.0, 1.0)).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match recv(&mut live).await {
+            ServerMessage::Events { map, events } => {
+                got.extend(events.into_iter().map(|e| (map.clone(), e.seq)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    got.sort();
+    let mut expected = vec![(maps[0].id.clone(), 1), (maps[1].id.clone(), 1)];
+    expected.sort();
+    assert_eq!(got, expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
+    let app = TestApp::spawn_with(|c| c.outbox_bytes = 16 * 1024).await;
+    let (harry, _) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut slow = harry.connect().await.unwrap();
+    subscribe(&mut slow, &map.id).await;
+    // The slow client reads nothing while ~10 MB of events are published for it: more than
+    // the socket buffers and the server's bounded queues hold.
+    let mut pusher = harry.connect().await.unwrap();
+    const SENT: u64 = 40_000;
+    for n in 1..=SENT {
+        pusher
+            .push_location(&loc_at(0.0, 0.0, n as i64))
+            .await
+            .unwrap();
+    }
+    pusher.send_raw(Message::text("{}")).await.unwrap();
+    assert!(matches!(
+        recv(&mut pusher).await,
+        ServerMessage::Error { .. }
+    ));
+
+    let mut delivered = 0;
+    loop {
+        match recv(&mut slow).await {
+            ServerMessage::Events { events, .. } => {
+                assert_consecutive(&events, delivered + 1);
+                delivered += events.len() as u64;
+            }
+            ServerMessage::Unsubscribed {
+                map: m,
+                reason: UnsubscribeReason::Slow,
+            } => {
+                assert_eq!(m, map.id);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        delivered < SENT,
+        "the subscription was cut before the end ({delivered} of {SENT})"
+    );
+    // It resumes from what it saw: the rest, or a reset if that is no longer buffered.
+    slow.subscribe(&map.id, Some(delivered)).await.unwrap();
+    match recv(&mut slow).await {
+        ServerMessage::Snapshot {
+            seq,
+            reset: Some(true),
+            ..
+        } => assert_eq!(seq, SENT),
+        ServerMessage::Events { events, .. } => assert_consecutive(&events, delivered + 1),
+        other => panic!("{other:?}"),
+    }
+    app.stop().await;
+}
