@@ -4,8 +4,8 @@
 mod live;
 
 use marauder_protocol::{
-    Accepted, CreateMap, CreatePlayer, ErrorBody, JoinMap, LocationInput, Locations, MapCreated,
-    MapDetail, Me, PlayerCreated, PlayerSummary, PublicMaps, Trail, Visibility,
+    Accepted, CreateMap, CreatePlayer, ErrorBody, JoinMap, LocationInput, Locations, MapCreated, MapDetail,
+    Me, PlayerCreated, PlayerSummary, PublicMaps, Trail, Visibility,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -60,12 +60,7 @@ impl RawResponse {
     /// The `code` of an error body, if the body is one.
     pub fn error_code(&self) -> Option<String> {
         let body: ErrorBody = serde_json::from_slice(&self.body).ok()?;
-        Some(
-            serde_json::to_value(body.error.code)
-                .ok()?
-                .as_str()?
-                .to_owned(),
-        )
+        Some(serde_json::to_value(body.error.code).ok()?.as_str()?.to_owned())
     }
 }
 
@@ -79,23 +74,13 @@ pub struct Client {
 impl Client {
     /// `base` is the server's root, e.g. `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .expect("a plain HTTP client builds");
-        Client {
-            http,
-            base: base.into().trim_end_matches('/').to_owned(),
-            token: None,
-        }
+        let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a plain HTTP client builds");
+        Client { http, base: base.into().trim_end_matches('/').to_owned(), token: None }
     }
 
     /// The same client, acting as the player whose token this is.
     pub fn with_token(&self, token: impl Into<String>) -> Client {
-        Client {
-            token: Some(token.into()),
-            ..self.clone()
-        }
+        Client { token: Some(token.into()), ..self.clone() }
     }
 
     pub fn base(&self) -> &str {
@@ -119,114 +104,68 @@ impl Client {
         builder: reqwest::RequestBuilder,
         expect: StatusCode,
     ) -> Result<T> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
+        let response = builder.send().await.map_err(|e| Error::Transport(e.to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| Error::Transport(e.to_string()))?;
         if status != expect {
             return Err(api_error(status.as_u16(), &bytes));
         }
-        let body = if bytes.is_empty() {
-            b"null".as_slice()
-        } else {
-            &bytes
-        };
+        let body = if bytes.is_empty() { b"null".as_slice() } else { &bytes };
         serde_json::from_slice(body)
             .map_err(|e| Error::Unexpected(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
     }
 
     pub async fn create_player(&self, name: &str) -> Result<PlayerCreated> {
-        let req = self
-            .request(Method::POST, "/api/v1/players")
-            .json(&CreatePlayer { name: name.into() });
+        let req = self.request(Method::POST, "/api/v1/players").json(&CreatePlayer { name: name.into() });
         self.call(req, StatusCode::CREATED).await
     }
 
     pub async fn me(&self) -> Result<Me> {
-        self.call(
-            self.request(Method::GET, "/api/v1/players/me"),
-            StatusCode::OK,
-        )
-        .await
+        self.call(self.request(Method::GET, "/api/v1/players/me"), StatusCode::OK).await
     }
 
     pub async fn player(&self, id: &str) -> Result<PlayerSummary> {
-        self.call(
-            self.request(Method::GET, &format!("/api/v1/players/{id}")),
-            StatusCode::OK,
-        )
-        .await
+        self.call(self.request(Method::GET, &format!("/api/v1/players/{id}")), StatusCode::OK).await
     }
 
     pub async fn delete_me(&self) -> Result<()> {
-        self.call(
-            self.request(Method::DELETE, "/api/v1/players/me"),
-            StatusCode::NO_CONTENT,
-        )
-        .await
+        self.call(self.request(Method::DELETE, "/api/v1/players/me"), StatusCode::NO_CONTENT).await
     }
 
-    pub async fn create_map(
-        &self,
-        name: &str,
-        visibility: Option<Visibility>,
-    ) -> Result<MapCreated> {
-        let req = self.request(Method::POST, "/api/v1/maps").json(&CreateMap {
-            name: name.into(),
-            visibility,
-        });
+    pub async fn create_map(&self, name: &str, visibility: Option<Visibility>) -> Result<MapCreated> {
+        let req =
+            self.request(Method::POST, "/api/v1/maps").json(&CreateMap { name: name.into(), visibility });
         self.call(req, StatusCode::CREATED).await
     }
 
     pub async fn public_maps(&self) -> Result<PublicMaps> {
-        self.call(self.request(Method::GET, "/api/v1/maps"), StatusCode::OK)
-            .await
+        self.call(self.request(Method::GET, "/api/v1/maps"), StatusCode::OK).await
     }
 
     pub async fn map(&self, id: &str) -> Result<MapDetail> {
-        self.call(
-            self.request(Method::GET, &format!("/api/v1/maps/{id}")),
-            StatusCode::OK,
-        )
-        .await
+        self.call(self.request(Method::GET, &format!("/api/v1/maps/{id}")), StatusCode::OK).await
     }
 
     pub async fn join(&self, id: &str, invite_code: Option<&str>) -> Result<MapDetail> {
         let mut req = self.request(Method::POST, &format!("/api/v1/maps/{id}/join"));
         if let Some(code) = invite_code {
-            req = req.json(&JoinMap {
-                invite_code: Some(code.into()),
-            });
+            req = req.json(&JoinMap { invite_code: Some(code.into()) });
         }
         self.call(req, StatusCode::OK).await
     }
 
     pub async fn leave(&self, id: &str) -> Result<()> {
-        self.call(
-            self.request(Method::POST, &format!("/api/v1/maps/{id}/leave")),
-            StatusCode::NO_CONTENT,
-        )
-        .await
+        self.call(self.request(Method::POST, &format!("/api/v1/maps/{id}/leave")), StatusCode::NO_CONTENT)
+            .await
     }
 
     pub async fn post_location(&self, location: &LocationInput) -> Result<Accepted> {
-        let req = self
-            .request(Method::POST, "/api/v1/locations")
-            .json(location);
+        let req = self.request(Method::POST, "/api/v1/locations").json(location);
         self.call(req, StatusCode::ACCEPTED).await
     }
 
     pub async fn locations(&self, map: &str) -> Result<Locations> {
-        self.call(
-            self.request(Method::GET, &format!("/api/v1/maps/{map}/locations")),
-            StatusCode::OK,
-        )
-        .await
+        self.call(self.request(Method::GET, &format!("/api/v1/maps/{map}/locations")), StatusCode::OK).await
     }
 
     pub async fn trail(
@@ -243,22 +182,14 @@ impl Client {
         if let Some(limit) = limit {
             query.push(("limit", limit.to_string()));
         }
-        let req = self
-            .request(Method::GET, &format!("/api/v1/maps/{map}/trails/{player}"))
-            .query(&query);
+        let req = self.request(Method::GET, &format!("/api/v1/maps/{map}/trails/{player}")).query(&query);
         self.call(req, StatusCode::OK).await
     }
 
     /// Sends any request as given: the method, a path with its query, an optional body with
     /// its Content-Type. The token, if any, goes in the Authorization header.
-    pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<(&str, Vec<u8>)>,
-    ) -> Result<RawResponse> {
-        let method =
-            Method::from_bytes(method.as_bytes()).map_err(|e| Error::Transport(e.to_string()))?;
+    pub async fn raw(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<RawResponse> {
+        let method = Method::from_bytes(method.as_bytes()).map_err(|e| Error::Transport(e.to_string()))?;
         let mut req = self.request(method, path);
         if let Some((content_type, bytes)) = body {
             if !content_type.is_empty() {
@@ -266,22 +197,22 @@ impl Client {
             }
             req = req.body(bytes);
         }
-        let response = req
-            .send()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?
-            .to_vec();
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
+        send_raw(req).await
+    }
+
+    /// Sends a bodiless request with extra headers, as given.
+    pub async fn raw_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<RawResponse> {
+        let method = Method::from_bytes(method.as_bytes()).map_err(|e| Error::Transport(e.to_string()))?;
+        let mut req = self.request(method, path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        send_raw(req).await
     }
 
     /// Opens the live WebSocket, authenticated with the Authorization header.
@@ -294,6 +225,14 @@ impl Client {
     pub async fn connect_with_query_token(&self) -> Result<Live> {
         Live::connect(&self.base, self.token.as_deref(), true).await
     }
+}
+
+async fn send_raw(req: reqwest::RequestBuilder) -> Result<RawResponse> {
+    let response = req.send().await.map_err(|e| Error::Transport(e.to_string()))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| Error::Transport(e.to_string()))?.to_vec();
+    Ok(RawResponse { status, headers, body })
 }
 
 pub(crate) fn api_error(status: u16, bytes: &[u8]) -> Error {

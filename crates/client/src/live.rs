@@ -1,7 +1,7 @@
 //! The live WebSocket: typed frames both ways.
 
 use futures_util::{SinkExt, StreamExt};
-use marauder_protocol::{ClientMessage, LocationInput, ServerMessage};
+use marauder_protocol::{ClientMessage, LocationInput, ServerMessage, Subscribe, Unsubscribe};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -59,16 +59,11 @@ impl Live {
     }
 
     pub async fn subscribe(&mut self, map: &str, since: Option<u64>) -> Result<()> {
-        self.send(&ClientMessage::Subscribe {
-            map: map.into(),
-            since,
-        })
-        .await
+        self.send(&ClientMessage::Subscribe(Subscribe { map: map.into(), since })).await
     }
 
     pub async fn unsubscribe(&mut self, map: &str) -> Result<()> {
-        self.send(&ClientMessage::Unsubscribe { map: map.into() })
-            .await
+        self.send(&ClientMessage::Unsubscribe(Unsubscribe { map: map.into() })).await
     }
 
     pub async fn push_location(&mut self, location: &LocationInput) -> Result<()> {

@@ -9,9 +9,7 @@ use crate::error::CoreError;
 use crate::secret::random_id;
 
 pub fn now_millis() -> Millis {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     since_epoch.as_millis() as Millis
 }
 
@@ -21,9 +19,7 @@ const MAX_ID_LEN: usize = 64;
 fn plausible_id(raw: &str) -> bool {
     !raw.is_empty()
         && raw.len() <= MAX_ID_LEN
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 macro_rules! id_type {
@@ -82,16 +78,10 @@ impl Name {
             return Err(CoreError::bad_request(field, "must not be empty"));
         }
         if chars > Self::MAX_CHARS {
-            return Err(CoreError::bad_request(
-                field,
-                "must be at most 64 characters",
-            ));
+            return Err(CoreError::bad_request(field, "must be at most 64 characters"));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(CoreError::bad_request(
-                field,
-                "must not contain control characters",
-            ));
+            return Err(CoreError::bad_request(field, "must not contain control characters"));
         }
         Ok(Name(trimmed.to_owned()))
     }
@@ -111,11 +101,7 @@ const MAX_TS: Millis = 253_402_300_799_999;
 /// Checks a reported location against the contract's ranges; `ts` defaults to `now`.
 pub fn validate_fix(input: &LocationInput, now: Millis) -> Result<Fix, CoreError> {
     fn finite(field: &str, v: f64) -> Result<f64, CoreError> {
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(CoreError::bad_request(field, "must be finite"))
-        }
+        if v.is_finite() { Ok(v) } else { Err(CoreError::bad_request(field, "must be finite")) }
     }
     let lat = finite("lat", input.lat)?;
     if !(-90.0..=90.0).contains(&lat) {
@@ -127,9 +113,7 @@ pub fn validate_fix(input: &LocationInput, now: Millis) -> Result<Fix, CoreError
     }
     let non_negative = |field: &str, v: Option<f64>| -> Result<Option<f64>, CoreError> {
         match v {
-            Some(v) if finite(field, v)? < 0.0 => {
-                Err(CoreError::bad_request(field, "must be >= 0"))
-            }
+            Some(v) if finite(field, v)? < 0.0 => Err(CoreError::bad_request(field, "must be >= 0")),
             other => Ok(other),
         }
     };
@@ -144,20 +128,9 @@ pub fn validate_fix(input: &LocationInput, now: Millis) -> Result<Fix, CoreError
     };
     let ts = input.ts.unwrap_or(now);
     if !(0..=MAX_TS).contains(&ts) {
-        return Err(CoreError::bad_request(
-            "ts",
-            "must be milliseconds between 1970 and 9999",
-        ));
+        return Err(CoreError::bad_request("ts", "must be milliseconds between 1970 and 9999"));
     }
-    Ok(Fix {
-        lat,
-        lon,
-        accuracy,
-        altitude,
-        speed,
-        heading,
-        ts,
-    })
+    Ok(Fix { lat, lon, accuracy, altitude, speed, heading, ts })
 }
 
 #[cfg(test)]
@@ -175,43 +148,17 @@ mod tests {
 
     #[test]
     fn fixes_are_range_checked() {
-        let ok = LocationInput {
-            lat: 90.0,
-            lon: -180.0,
-            heading: Some(359.9),
-            ..Default::default()
-        };
+        let ok = LocationInput { lat: 90.0, lon: -180.0, heading: Some(359.9), ..Default::default() };
         assert_eq!(validate_fix(&ok, 5).unwrap().ts, 5);
         for bad in [
-            LocationInput {
-                lat: 90.1,
-                ..Default::default()
-            },
-            LocationInput {
-                lon: 180.5,
-                ..Default::default()
-            },
-            LocationInput {
-                heading: Some(360.0),
-                ..Default::default()
-            },
-            LocationInput {
-                speed: Some(-1.0),
-                ..Default::default()
-            },
-            LocationInput {
-                accuracy: Some(f64::INFINITY),
-                ..Default::default()
-            },
-            LocationInput {
-                ts: Some(-1),
-                ..Default::default()
-            },
+            LocationInput { lat: 90.1, ..Default::default() },
+            LocationInput { lon: 180.5, ..Default::default() },
+            LocationInput { heading: Some(360.0), ..Default::default() },
+            LocationInput { speed: Some(-1.0), ..Default::default() },
+            LocationInput { accuracy: Some(f64::INFINITY), ..Default::default() },
+            LocationInput { ts: Some(-1), ..Default::default() },
         ] {
-            assert!(
-                matches!(validate_fix(&bad, 0), Err(CoreError::BadRequest(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(validate_fix(&bad, 0), Err(CoreError::BadRequest(_))), "{bad:?}");
         }
     }
 

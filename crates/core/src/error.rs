@@ -16,10 +16,7 @@ pub enum CoreError {
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    RateLimited {
-        message: String,
-        retry_after_secs: u64,
-    },
+    RateLimited { message: String, retry_after_secs: u64 },
     #[error("a backend is unavailable; nothing was written")]
     Unavailable(String),
     /// Details are for the log only; the answer says nothing private.

@@ -6,9 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use marauder_protocol::{
-    Accepted, CreateMap, CreatePlayer, Fix, JoinMap, LocationInput, Locations, MapCreated,
-    MapDetail, MapSummary, Me, Millis, PlayerCreated, PlayerLocation, PlayerSummary, PublicMap,
-    PublicMaps, Trail, Visibility,
+    Accepted, CreateMap, CreatePlayer, Fix, JoinMap, LocationInput, Locations, MapCreated, MapDetail,
+    MapSummary, Me, Millis, PlayerCreated, PlayerLocation, PlayerSummary, PublicMap, PublicMaps, Trail,
+    Visibility,
 };
 use tokio::sync::Mutex;
 
@@ -53,12 +53,7 @@ pub struct Marauder {
 impl Marauder {
     pub fn new(store: Arc<dyn Store>, feed: Arc<dyn Feed>, limits: Limits) -> Self {
         let stripes = (0..MEMBERSHIP_STRIPES).map(|_| Mutex::new(())).collect();
-        Marauder {
-            store,
-            feed,
-            limits,
-            stripes,
-        }
+        Marauder { store, feed, limits, stripes }
     }
 
     fn stripe(&self, map: &MapId, player: &PlayerId) -> &Mutex<()> {
@@ -93,37 +88,23 @@ impl Marauder {
         if !TokenHash::well_formed(presented) {
             return Err(CoreError::Unauthorized);
         }
-        let record = self
-            .store
-            .player_by_token(&TokenHash::of(presented))
-            .await?;
+        let record = self.store.player_by_token(&TokenHash::of(presented)).await?;
         match record {
-            Some(record) if record.token_hash.matches(presented) => Ok(Player {
-                id: record.id,
-                name: record.name,
-            }),
+            Some(record) if record.token_hash.matches(presented) => {
+                Ok(Player { id: record.id, name: record.name })
+            }
             _ => Err(CoreError::Unauthorized),
         }
     }
 
     pub async fn me(&self, player: &Player) -> Result<Me, CoreError> {
-        let record = self
-            .store
-            .player(&player.id)
-            .await?
-            .ok_or(CoreError::Unauthorized)?;
+        let record = self.store.player(&player.id).await?.ok_or(CoreError::Unauthorized)?;
         let maps = self.store.maps_of(&player.id).await?;
         Ok(Me {
             id: record.id.into_string(),
             name: record.name,
             created_at: record.created_at,
-            maps: maps
-                .into_iter()
-                .map(|m| MapSummary {
-                    id: m.id.into_string(),
-                    name: m.name,
-                })
-                .collect(),
+            maps: maps.into_iter().map(|m| MapSummary { id: m.id.into_string(), name: m.name }).collect(),
         })
     }
 
@@ -131,10 +112,7 @@ impl Marauder {
         let not_found = || CoreError::NotFound(format!("no player {id}"));
         let id = PlayerId::parse(id).ok_or_else(not_found)?;
         let record = self.store.player(&id).await?.ok_or_else(not_found)?;
-        Ok(PlayerSummary {
-            id: record.id.into_string(),
-            name: record.name,
-        })
+        Ok(PlayerSummary { id: record.id.into_string(), name: record.name })
     }
 
     pub async fn delete_player(&self, player: &Player) -> Result<(), CoreError> {
@@ -149,11 +127,7 @@ impl Marauder {
 
     // --- maps --------------------------------------------------------------------------
 
-    pub async fn create_map(
-        &self,
-        owner: &Player,
-        req: CreateMap,
-    ) -> Result<MapCreated, CoreError> {
+    pub async fn create_map(&self, owner: &Player, req: CreateMap) -> Result<MapCreated, CoreError> {
         let name = Name::parse("name", &req.name)?.into_string();
         let visibility = req.visibility.unwrap_or_default();
         let invite_code =
@@ -183,11 +157,7 @@ impl Marauder {
         Ok(PublicMaps {
             maps: maps
                 .into_iter()
-                .map(|(m, members)| PublicMap {
-                    id: m.id.into_string(),
-                    name: m.name,
-                    members,
-                })
+                .map(|(m, members)| PublicMap { id: m.id.into_string(), name: m.name, members })
                 .collect(),
         })
     }
@@ -222,21 +192,13 @@ impl Marauder {
             created_at: record.created_at,
             members: members
                 .into_iter()
-                .map(|(id, name)| PlayerSummary {
-                    id: id.into_string(),
-                    name,
-                })
+                .map(|(id, name)| PlayerSummary { id: id.into_string(), name })
                 .collect(),
             invite_code: record.invite_code,
         })
     }
 
-    pub async fn join(
-        &self,
-        player: &Player,
-        map: &str,
-        req: JoinMap,
-    ) -> Result<MapDetail, CoreError> {
+    pub async fn join(&self, player: &Player, map: &str, req: JoinMap) -> Result<MapDetail, CoreError> {
         let record = self.existing_map(map).await?;
         if let Some(code) = &record.invite_code {
             let presented = req.invite_code.as_deref().unwrap_or_default();
@@ -248,16 +210,9 @@ impl Marauder {
         {
             let _guard = self.stripe(&record.id, &player.id).lock().await;
             if self.store.add_member(&record.id, &player.id).await? {
-                let latest = self
-                    .store
-                    .latest(&player.id)
-                    .await?
-                    .map(|fix| self.located(player, fix));
-                let change = Change::Joined {
-                    player: player.id.to_string(),
-                    name: player.name.clone(),
-                    latest,
-                };
+                let latest = self.store.latest(&player.id).await?.map(|fix| self.located(player, fix));
+                let change =
+                    Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
                 self.feed.publish(&record.id, change).await?;
                 tracing::info!(map = %record.id, player = %player.id, "joined");
             }
@@ -276,29 +231,18 @@ impl Marauder {
     }
 
     fn left(&self, player: &Player) -> Change {
-        Change::Left {
-            player: player.id.to_string(),
-            name: player.name.clone(),
-        }
+        Change::Left { player: player.id.to_string(), name: player.name.clone() }
     }
 
     fn located(&self, player: &Player, fix: Fix) -> PlayerLocation {
-        PlayerLocation {
-            player: player.id.to_string(),
-            name: player.name.clone(),
-            fix,
-        }
+        PlayerLocation { player: player.id.to_string(), name: player.name.clone(), fix }
     }
 
     // --- locations ---------------------------------------------------------------------
 
     /// Stores the point in the player's trail and publishes it to every map the player is
     /// in; answers how many maps were informed.
-    pub async fn post_location(
-        &self,
-        player: &Player,
-        input: &LocationInput,
-    ) -> Result<Accepted, CoreError> {
+    pub async fn post_location(&self, player: &Player, input: &LocationInput) -> Result<Accepted, CoreError> {
         let fix = validate_fix(input, now_millis())?;
         self.store.append_trail(&player.id, &fix).await?;
         let maps = self.store.maps_of(&player.id).await?;
@@ -315,11 +259,7 @@ impl Marauder {
     pub async fn locations(&self, player: &Player, map: &str) -> Result<Locations, CoreError> {
         let record = self.member_map(player, map).await?;
         let snapshot = self.feed.snapshot(&record.id).await?;
-        Ok(Locations {
-            map: record.id.into_string(),
-            seq: snapshot.seq,
-            locations: snapshot.locations,
-        })
+        Ok(Locations { map: record.id.into_string(), seq: snapshot.seq, locations: snapshot.locations })
     }
 
     pub async fn trail(
@@ -341,17 +281,11 @@ impl Marauder {
             Some(n) if (1..=self.limits.trail_page).contains(&n) => n,
             Some(_) => {
                 let max = self.limits.trail_page;
-                return Err(CoreError::bad_request(
-                    "limit",
-                    format!("must be in [1, {max}]"),
-                ));
+                return Err(CoreError::bad_request("limit", format!("must be in [1, {max}]")));
             }
         };
         let points = self.store.trail(&of, since, limit).await?;
-        Ok(Trail {
-            player: of.into_string(),
-            points,
-        })
+        Ok(Trail { player: of.into_string(), points })
     }
 
     // --- live ----------------------------------------------------------------------------

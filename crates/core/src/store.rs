@@ -66,12 +66,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()>;
     /// Points with `ts > since`, oldest first, at most `limit`.
-    async fn trail(
-        &self,
-        player: &PlayerId,
-        since: Option<Millis>,
-        limit: usize,
-    ) -> Result<Vec<Fix>>;
+    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>>;
     /// The point with the greatest `ts`.
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>>;
 

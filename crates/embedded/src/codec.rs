@@ -25,9 +25,7 @@ pub const TRAIL_LEN: TableDefinition<&str, u64> = TableDefinition::new("trail_le
 pub const SEQ_RESERVED: TableDefinition<&str, u64> = TableDefinition::new("seq_reserved");
 
 pub fn create_tables(db: &Database) -> Result<(), StoreError> {
-    let txn = db
-        .begin_write()
-        .map_err(|e| internal("creating tables", e))?;
+    let txn = db.begin_write().map_err(|e| internal("creating tables", e))?;
     {
         let fail = |e: redb::TableError| internal("creating tables", e);
         txn.open_table(PLAYERS).map_err(fail)?;
@@ -50,17 +48,12 @@ struct StoredPlayer {
 }
 
 pub fn encode_player(p: &PlayerRecord) -> Vec<u8> {
-    let stored = StoredPlayer {
-        name: p.name.clone(),
-        token_hash: p.token_hash.0,
-        created_at: p.created_at,
-    };
+    let stored = StoredPlayer { name: p.name.clone(), token_hash: p.token_hash.0, created_at: p.created_at };
     serde_json::to_vec(&stored).expect("a player always encodes")
 }
 
 pub fn decode_player(id: &str, bytes: &[u8]) -> Result<PlayerRecord, StoreError> {
-    let stored: StoredPlayer =
-        serde_json::from_slice(bytes).map_err(|e| internal("decoding a player", e))?;
+    let stored: StoredPlayer = serde_json::from_slice(bytes).map_err(|e| internal("decoding a player", e))?;
     Ok(PlayerRecord {
         id: stored_id(PlayerId::parse(id))?,
         name: stored.name,
@@ -90,8 +83,7 @@ pub fn encode_map(m: &MapRecord) -> Vec<u8> {
 }
 
 pub fn decode_map(id: &str, bytes: &[u8]) -> Result<MapRecord, StoreError> {
-    let stored: StoredMap =
-        serde_json::from_slice(bytes).map_err(|e| internal("decoding a map", e))?;
+    let stored: StoredMap = serde_json::from_slice(bytes).map_err(|e| internal("decoding a map", e))?;
     Ok(MapRecord {
         id: stored_id(MapId::parse(id))?,
         name: stored.name,

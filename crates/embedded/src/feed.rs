@@ -43,10 +43,7 @@ impl MapState {
     fn snapshot(&self) -> Snapshot {
         let mut locations: Vec<PlayerLocation> = self.latest.values().cloned().collect();
         locations.sort_by(|a, b| a.player.cmp(&b.player));
-        Snapshot {
-            seq: self.seq,
-            locations,
-        }
+        Snapshot { seq: self.seq, locations }
     }
 
     /// Applies the change to the members and latest locations; `None` if it no longer
@@ -57,21 +54,13 @@ impl MapState {
                 if !self.members.contains(&location.player) {
                     return None;
                 }
-                let newer = self
-                    .latest
-                    .get(&location.player)
-                    .is_none_or(|l| l.fix.ts <= location.fix.ts);
+                let newer = self.latest.get(&location.player).is_none_or(|l| l.fix.ts <= location.fix.ts);
                 if newer {
-                    self.latest
-                        .insert(location.player.clone(), location.clone());
+                    self.latest.insert(location.player.clone(), location.clone());
                 }
                 Some(EventBody::Location(location))
             }
-            Change::Joined {
-                player,
-                name,
-                latest,
-            } => {
+            Change::Joined { player, name, latest } => {
                 self.members.insert(player.clone());
                 if let Some(latest) = latest {
                     self.latest.insert(player.clone(), latest);
@@ -95,14 +84,7 @@ impl EmbeddedFeed {
         sink: Arc<dyn EventSink>,
         recent_events: usize,
     ) -> Self {
-        EmbeddedFeed {
-            db,
-            writer,
-            trails,
-            sink,
-            recent_events,
-            maps: Mutex::default(),
-        }
+        EmbeddedFeed { db, writer, trails, sink, recent_events, maps: Mutex::default() }
     }
 
     /// The map's state, loaded from the database on first use.
@@ -124,28 +106,18 @@ impl EmbeddedFeed {
             .get(map.as_str())
             .map_err(db_err)?
             .map_or(0, |v| v.value());
-        let members: HashSet<String> = pairs_of(&txn, codec::MEMBERS, map.as_str())?
-            .into_iter()
-            .collect();
+        let members: HashSet<String> = pairs_of(&txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
         let mut latest = HashMap::new();
         for member in &members {
             let Some(id) = PlayerId::parse(member) else {
                 continue;
             };
-            let (Some(player), Some(fix)) = (
-                read_player(&txn, member)?,
-                latest_point(&txn, &self.trails, &id)?,
-            ) else {
+            let (Some(player), Some(fix)) =
+                (read_player(&txn, member)?, latest_point(&txn, &self.trails, &id)?)
+            else {
                 continue;
             };
-            latest.insert(
-                member.clone(),
-                PlayerLocation {
-                    player: member.clone(),
-                    name: player.name,
-                    fix,
-                },
-            );
+            latest.insert(member.clone(), PlayerLocation { player: member.clone(), name: player.name, fix });
         }
         Ok(MapState {
             // Every seq below `reserved` may have been handed out before a crash.
@@ -161,9 +133,7 @@ impl EmbeddedFeed {
     fn extend_in_background(&self, map: &MapId, state: &Arc<Mutex<MapState>>, at_least: u64) {
         let (writer, map, state) = (self.writer.clone(), map.clone(), state.clone());
         tokio::spawn(async move {
-            let reserved = writer
-                .call(Op::ReserveSeqs(vec![(map.clone(), at_least)]))
-                .await;
+            let reserved = writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await;
             let mut s = state.lock().unwrap();
             s.extending = false;
             match reserved {
@@ -174,15 +144,8 @@ impl EmbeddedFeed {
     }
 
     /// Raises the map's durable reservation to `at_least`.
-    async fn reserve(
-        &self,
-        map: &MapId,
-        state: &Mutex<MapState>,
-        at_least: u64,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .call(Op::ReserveSeqs(vec![(map.clone(), at_least)]))
-            .await?;
+    async fn reserve(&self, map: &MapId, state: &Mutex<MapState>, at_least: u64) -> Result<(), StoreError> {
+        self.writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await?;
         let mut state = state.lock().unwrap();
         state.reserved = state.reserved.max(at_least);
         state.extending = false;
@@ -241,9 +204,7 @@ impl Feed for EmbeddedFeed {
         match s.recent.front() {
             Some(oldest) if oldest.seq <= since + 1 => {
                 let skip = (since + 1 - oldest.seq) as usize;
-                Ok(Replay::Events(
-                    s.recent.iter().skip(skip).cloned().collect(),
-                ))
+                Ok(Replay::Events(s.recent.iter().skip(skip).cloned().collect()))
             }
             _ => Ok(Replay::Reset(s.snapshot())),
         }

@@ -65,35 +65,17 @@ impl Closed {
 }
 
 /// Opens (or creates) the database in `dir`.
-pub fn open(
-    dir: &Path,
-    options: Options,
-    sink: Arc<dyn EventSink>,
-) -> Result<Embedded, StoreError> {
+pub fn open(dir: &Path, options: Options, sink: Arc<dyn EventSink>) -> Result<Embedded, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| internal("creating the data directory", e))?;
-    let db = redb::Database::create(dir.join("marauder.redb"))
-        .map_err(|e| internal("opening the database", e))?;
+    let db =
+        redb::Database::create(dir.join("marauder.redb")).map_err(|e| internal("opening the database", e))?;
     let db = Arc::new(db);
     codec::create_tables(&db)?;
     let trails = Arc::new(trails::TrailBuffer::default());
     let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
-    let store = Arc::new(EmbeddedStore::new(
-        db.clone(),
-        writer.clone(),
-        trails.clone(),
-    ));
-    let feed = Arc::new(EmbeddedFeed::new(
-        db,
-        writer,
-        trails,
-        sink,
-        options.recent_events,
-    ));
-    Ok(Embedded {
-        store,
-        feed,
-        closed: Closed(thread),
-    })
+    let store = Arc::new(EmbeddedStore::new(db.clone(), writer.clone(), trails.clone()));
+    let feed = Arc::new(EmbeddedFeed::new(db, writer, trails, sink, options.recent_events));
+    Ok(Embedded { store, feed, closed: Closed(thread) })
 }
 
 pub(crate) fn internal(what: &str, err: impl std::fmt::Display) -> StoreError {

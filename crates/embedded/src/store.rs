@@ -81,19 +81,12 @@ pub(crate) fn trail_points(
     let from = since.map_or(i64::MIN, |s| s.saturating_add(1));
     let table = txn.open_table(codec::TRAILS).map_err(db_err)?;
     let mut points: Vec<(i64, u64, Fix)> = Vec::new();
-    for row in table
-        .range((id, from, 0)..=(id, i64::MAX, u64::MAX))
-        .map_err(db_err)?
-        .take(limit)
-    {
+    for row in table.range((id, from, 0)..=(id, i64::MAX, u64::MAX)).map_err(db_err)?.take(limit) {
         let (key, value) = row.map_err(db_err)?;
         let (_, ts, unique) = key.value();
         points.push((ts, unique, codec::decode_fix(value.value())?));
     }
-    let uncommitted = trails
-        .points_of(player)
-        .into_iter()
-        .filter(|(_, fix)| fix.ts >= from);
+    let uncommitted = trails.points_of(player).into_iter().filter(|(_, fix)| fix.ts >= from);
     points.extend(uncommitted.map(|(unique, fix)| (fix.ts, unique, fix)));
     points.sort_by_key(|(ts, unique, _)| (*ts, *unique));
     // A point being committed right now can be both in the table and in the buffer.
@@ -110,25 +103,15 @@ pub(crate) fn latest_point(
 ) -> Result<Option<Fix>> {
     let id = player.as_str();
     let table = txn.open_table(codec::TRAILS).map_err(db_err)?;
-    let committed = match table
-        .range((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX))
-        .map_err(db_err)?
-        .next_back()
-    {
-        Some(row) => {
-            let (key, value) = row.map_err(db_err)?;
-            Some((
-                key.value().1,
-                key.value().2,
-                codec::decode_fix(value.value())?,
-            ))
-        }
-        None => None,
-    };
-    let uncommitted = trails
-        .points_of(player)
-        .into_iter()
-        .map(|(unique, fix)| (fix.ts, unique, fix));
+    let committed =
+        match table.range((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX)).map_err(db_err)?.next_back() {
+            Some(row) => {
+                let (key, value) = row.map_err(db_err)?;
+                Some((key.value().1, key.value().2, codec::decode_fix(value.value())?))
+            }
+            None => None,
+        };
+    let uncommitted = trails.points_of(player).into_iter().map(|(unique, fix)| (fix.ts, unique, fix));
     Ok(committed
         .into_iter()
         .chain(uncommitted)
@@ -202,10 +185,7 @@ impl Store for EmbeddedStore {
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
         let txn = self.read()?;
         let members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
-        Ok(members
-            .get((map.as_str(), player.as_str()))
-            .map_err(db_err)?
-            .is_some())
+        Ok(members.get((map.as_str(), player.as_str())).map_err(db_err)?.is_some())
     }
 
     async fn maps_of(&self, player: &PlayerId) -> Result<Vec<MapRecord>> {
@@ -218,13 +198,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        self.changed(Op::AddMember(map.clone(), player.clone()))
-            .await
+        self.changed(Op::AddMember(map.clone(), player.clone())).await
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        self.changed(Op::RemoveMember(map.clone(), player.clone()))
-            .await
+        self.changed(Op::RemoveMember(map.clone(), player.clone())).await
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
@@ -232,12 +210,7 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
-    async fn trail(
-        &self,
-        player: &PlayerId,
-        since: Option<Millis>,
-        limit: usize,
-    ) -> Result<Vec<Fix>> {
+    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
         trail_points(&self.read()?, &self.trails, player, since, limit)
     }
 

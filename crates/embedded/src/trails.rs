@@ -28,10 +28,7 @@ struct Buffered {
 impl Default for TrailBuffer {
     fn default() -> Self {
         let seed = marauder_core::now_millis() as u64 * 1000;
-        TrailBuffer {
-            inner: Mutex::default(),
-            next_unique: AtomicU64::new(seed),
-        }
+        TrailBuffer { inner: Mutex::default(), next_unique: AtomicU64::new(seed) }
     }
 }
 
@@ -39,11 +36,7 @@ impl TrailBuffer {
     pub fn push(&self, player: &PlayerId, fix: Fix) {
         let unique = self.next_unique.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap();
-        inner
-            .pending
-            .entry(player.clone())
-            .or_default()
-            .push((unique, fix));
+        inner.pending.entry(player.clone()).or_default().push((unique, fix));
     }
 
     /// Moves the pending points into the committing batch and answers it.

@@ -60,9 +60,7 @@ impl Writer {
     /// Queues `op` and waits until it is committed.
     pub async fn call(&self, op: Op) -> Result<Reply, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((op, reply))
-            .map_err(|_| internal("writer", "stopped"))?;
+        self.tx.send((op, reply)).map_err(|_| internal("writer", "stopped"))?;
         answer.await.map_err(|_| internal("writer", "stopped"))?
     }
 }
@@ -130,8 +128,7 @@ fn commit(
     options: &Options,
 ) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
     let mut txn = db.begin_write().map_err(db_err)?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| internal("durability", e))?;
+    txn.set_durability(Durability::Immediate).map_err(|e| internal("durability", e))?;
     append_trails(&txn, batch, options.trail_retention)?;
     let results = ops.into_iter().map(|op| apply(&txn, op)).collect();
     txn.commit().map_err(db_err)?;
@@ -149,12 +146,9 @@ fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Resul
             continue;
         }
         for (unique, fix) in fixes {
-            points
-                .insert((id, fix.ts, *unique), codec::encode_fix(fix).as_slice())
-                .map_err(db_err)?;
+            points.insert((id, fix.ts, *unique), codec::encode_fix(fix).as_slice()).map_err(db_err)?;
         }
-        let mut len =
-            lengths.get(id).map_err(db_err)?.map_or(0, |v| v.value()) + fixes.len() as u64;
+        let mut len = lengths.get(id).map_err(db_err)?.map_or(0, |v| v.value()) + fixes.len() as u64;
         if len > retention {
             let excess = (len - retention) as usize;
             let oldest: Vec<(i64, u64)> = points
@@ -201,13 +195,8 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::ReserveSeqs(seqs) => {
             let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
             for (map, at_least) in seqs {
-                let current = table
-                    .get(map.as_str())
-                    .map_err(db_err)?
-                    .map_or(0, |v| v.value());
-                table
-                    .insert(map.as_str(), current.max(at_least))
-                    .map_err(db_err)?;
+                let current = table.get(map.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
+                table.insert(map.as_str(), current.max(at_least)).map_err(db_err)?;
             }
             Ok(Reply::Done)
         }
@@ -238,14 +227,10 @@ fn set_member(
     }
     if member {
         members.insert(key, ()).map_err(db_err)?;
-        memberships
-            .insert((player.as_str(), map.as_str()), ())
-            .map_err(db_err)?;
+        memberships.insert((player.as_str(), map.as_str()), ()).map_err(db_err)?;
     } else {
         members.remove(key).map_err(db_err)?;
-        memberships
-            .remove((player.as_str(), map.as_str()))
-            .map_err(db_err)?;
+        memberships.remove((player.as_str(), map.as_str())).map_err(db_err)?;
     }
     Ok(true)
 }
@@ -262,10 +247,7 @@ fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>
     else {
         return Ok(Vec::new());
     };
-    txn.open_table(codec::TOKENS)
-        .map_err(db_err)?
-        .remove(&record.token_hash.0)
-        .map_err(db_err)?;
+    txn.open_table(codec::TOKENS).map_err(db_err)?.remove(&record.token_hash.0).map_err(db_err)?;
     let maps: Vec<MapId> = {
         let memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
         let rows = memberships.range((id, "")..).map_err(db_err)?;
@@ -284,12 +266,7 @@ fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>
         set_member(txn, map, player, false)?;
     }
     let mut points = txn.open_table(codec::TRAILS).map_err(db_err)?;
-    points
-        .retain_in((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX), |_, _| false)
-        .map_err(db_err)?;
-    txn.open_table(codec::TRAIL_LEN)
-        .map_err(db_err)?
-        .remove(id)
-        .map_err(db_err)?;
+    points.retain_in((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX), |_, _| false).map_err(db_err)?;
+    txn.open_table(codec::TRAIL_LEN).map_err(db_err)?.remove(id).map_err(db_err)?;
     Ok(maps)
 }

@@ -7,11 +7,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    name = "marauder",
-    version,
-    about = "Real-time location sharing: the Marauder's Map."
-)]
+#[command(name = "marauder", version, about = "Real-time location sharing: the Marauder's Map.")]
 struct Cli {
     /// Log format.
     #[arg(long, env = "MARAUDER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"], global = true)]
@@ -53,10 +49,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.
 async fn stop_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
         tracing::error!("cannot install signal handlers");
         return;
     };

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub mod ws;
 
 pub use ws::{
-    ClientMessage, Event, EventBody, ServerMessage, UnsubscribeReason, encode, encode_events,
+    ClientMessage, Event, EventBody, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode,
+    encode_events,
 };
 
 /// The largest request body or WebSocket frame the server accepts.

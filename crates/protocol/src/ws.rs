@@ -6,17 +6,25 @@ use crate::{ErrorCode, LocationInput, PlayerLocation};
 
 /// A frame from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    Subscribe {
-        map: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        since: Option<u64>,
-    },
-    Unsubscribe {
-        map: String,
-    },
+    Subscribe(Subscribe),
+    Unsubscribe(Unsubscribe),
     Location(LocationInput),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscribe {
+    pub map: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsubscribe {
+    pub map: String,
 }
 
 /// A frame from the server.
@@ -111,34 +119,13 @@ mod tests {
     #[test]
     fn encode_events_matches_serde() {
         let events = vec![
-            Event {
-                seq: 1,
-                body: EventBody::Joined {
-                    player: "p".into(),
-                    name: "Ron \"W\"".into(),
-                },
-            },
-            Event {
-                seq: 2,
-                body: EventBody::Left {
-                    player: "p".into(),
-                    name: "Ron".into(),
-                },
-            },
+            Event { seq: 1, body: EventBody::Joined { player: "p".into(), name: "Ron \"W\"".into() } },
+            Event { seq: 2, body: EventBody::Left { player: "p".into(), name: "Ron".into() } },
         ];
-        let expected = encode(&ServerMessage::Events {
-            map: "m".into(),
-            events: events.clone(),
-        });
+        let expected = encode(&ServerMessage::Events { map: "m".into(), events: events.clone() });
         assert_eq!(encode_events("m", &events), expected);
         let back: ServerMessage = serde_json::from_str(&expected).unwrap();
-        assert_eq!(
-            back,
-            ServerMessage::Events {
-                map: "m".into(),
-                events
-            }
-        );
+        assert_eq!(back, ServerMessage::Events { map: "m".into(), events });
     }
 
     #[test]
@@ -171,28 +158,13 @@ mod tests {
 
     #[test]
     fn client_frames_parse_and_refuse_unknown_fields() {
-        let sub: ClientMessage =
-            serde_json::from_str(r#"{"type":"subscribe","map":"m","since":3}"#).unwrap();
-        assert_eq!(
-            sub,
-            ClientMessage::Subscribe {
-                map: "m".into(),
-                since: Some(3)
-            }
-        );
-        let loc: ClientMessage =
-            serde_json::from_str(r#"{"type":"location","lat":1,"lon":2}"#).unwrap();
-        assert!(matches!(
-            loc,
-            ClientMessage::Location(LocationInput { lat: 1.0, .. })
-        ));
+        let sub: ClientMessage = serde_json::from_str(r#"{"type":"subscribe","map":"m","since":3}"#).unwrap();
+        assert_eq!(sub, ClientMessage::Subscribe(Subscribe { map: "m".into(), since: Some(3) }));
+        let loc: ClientMessage = serde_json::from_str(r#"{"type":"location","lat":1,"lon":2}"#).unwrap();
+        assert!(matches!(loc, ClientMessage::Location(LocationInput { lat: 1.0, .. })));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","map":"m","x":1}"#).is_err());
         assert!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"subscribe","map":"m","x":1}"#)
-                .is_err()
-        );
-        assert!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"location","lat":1,"lon":2,"x":1}"#)
-                .is_err()
+            serde_json::from_str::<ClientMessage>(r#"{"type":"location","lat":1,"lon":2,"x":1}"#).is_err()
         );
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
     }

@@ -32,12 +32,7 @@ impl Connections {
             return None;
         }
         sessions.push((id, ended.clone()));
-        Some(Registration {
-            connections: self.clone(),
-            player: player.clone(),
-            id,
-            ended,
-        })
+        Some(Registration { connections: self.clone(), player: player.clone(), id, ended })
     }
 
     /// Ends every session of the player.

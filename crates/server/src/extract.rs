@@ -26,9 +26,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let token = bearer(parts)
-            .or_else(|| query_token(parts))
-            .ok_or(CoreError::Unauthorized)?;
+        let token = bearer(parts).or_else(|| query_token(parts)).ok_or(CoreError::Unauthorized)?;
         Ok(Auth(state.app.authenticate(&token).await?))
     }
 }
@@ -36,9 +34,7 @@ where
 fn bearer(parts: &Parts) -> Option<String> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
 }
 
 fn query_token(parts: &Parts) -> Option<String> {
@@ -56,11 +52,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(is_json);
+        let is_json =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(is_json);
         let bytes = read_body(req, state).await?;
         if !is_json {
             return Err(ApiError::new(
@@ -79,11 +72,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T>
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let content_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
@@ -120,20 +110,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request("body must be a JSON object"));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("malformed JSON: {inner}"))
-        } else if path == "." {
-            ApiError::bad_request(inner.to_string())
-        } else {
-            ApiError::bad_request(format!("{path}: {inner}"))
-        }
-    })?;
-    de.end()
-        .map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+    de.end().map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
     Ok(value)
+}
+
+/// Deserializes a parsed JSON value; the error names the field at fault.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(describe)
+}
+
+/// A 400 whose message starts with the path of the field at fault, when there is one.
+fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if path != "." {
+        ApiError::bad_request(format!("{path}: {inner}"))
+    } else if inner.is_syntax() || inner.is_eof() {
+        ApiError::bad_request(format!("malformed JSON: {inner}"))
+    } else {
+        ApiError::bad_request(inner.to_string())
+    }
 }
 
 /// Query parameters, refusing any not in `allowed`.
@@ -144,9 +141,7 @@ impl Params {
         let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
             .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
         if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::bad_request(format!(
-                "{unknown}: unknown query parameter"
-            )));
+            return Err(ApiError::bad_request(format!("{unknown}: unknown query parameter")));
         }
         Ok(Params(params))
     }
@@ -154,10 +149,7 @@ impl Params {
     pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
         self.0
             .get(name)
-            .map(|raw| {
-                raw.parse()
-                    .map_err(|_| ApiError::bad_request(format!("{name}: must be an integer")))
-            })
+            .map(|raw| raw.parse().map_err(|_| ApiError::bad_request(format!("{name}: must be an integer"))))
             .transpose()
     }
 }

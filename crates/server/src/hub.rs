@@ -37,12 +37,7 @@ impl Batch {
                 _ => None,
             })
             .collect();
-        Batch {
-            map,
-            events,
-            frame,
-            lefts,
-        }
+        Batch { map, events, frame, lefts }
     }
 
     pub fn first_seq(&self) -> u64 {
@@ -97,29 +92,17 @@ impl Hub {
         let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
         let topic = {
             let mut topics = self.topics.lock().unwrap();
-            let topic = topics.entry(map.clone()).or_insert_with(|| {
-                Arc::new(Topic {
-                    map: map.clone(),
-                    state: Mutex::default(),
-                })
-            });
+            let topic = topics
+                .entry(map.clone())
+                .or_insert_with(|| Arc::new(Topic { map: map.clone(), state: Mutex::default() }));
             topic.state.lock().unwrap().subscribers.push((id, outbox));
             topic.clone()
         };
-        Subscription {
-            id,
-            topic: Arc::downgrade(&topic),
-            hub: Arc::downgrade(self),
-        }
+        Subscription { id, topic: Arc::downgrade(&topic), hub: Arc::downgrade(self) }
     }
 
     fn unsubscribe(&self, topic: &Topic, id: u64) {
-        topic
-            .state
-            .lock()
-            .unwrap()
-            .subscribers
-            .retain(|(sub, _)| *sub != id);
+        topic.state.lock().unwrap().subscribers.retain(|(sub, _)| *sub != id);
         self.remove_if_idle(topic);
     }
 
@@ -127,44 +110,54 @@ impl Hub {
     fn remove_if_idle(&self, topic: &Topic) {
         let mut topics = self.topics.lock().unwrap();
         let state = topic.state.lock().unwrap();
-        let same = topics
-            .get(&topic.map)
-            .is_some_and(|t| std::ptr::eq(&**t, topic));
+        let same = topics.get(&topic.map).is_some_and(|t| std::ptr::eq(&**t, topic));
         if same && state.subscribers.is_empty() && state.pending.is_empty() && !state.flushing {
             topics.remove(&topic.map);
         }
     }
 
     /// Number of maps with local subscribers.
+    #[cfg(test)]
     pub fn topics(&self) -> usize {
         self.topics.lock().unwrap().len()
+    }
+
+    /// Number of local subscribers of a map.
+    pub fn subscribers(&self, map: &MapId) -> usize {
+        let topic = self.topics.lock().unwrap().get(map).cloned();
+        topic.map_or(0, |t| t.state.lock().unwrap().subscribers.len())
     }
 
     async fn flush_loop(self: Arc<Self>, topic: Arc<Topic>) {
         loop {
             tokio::time::sleep(self.window).await;
-            let (events, subscribers) = {
-                let mut state = topic.state.lock().unwrap();
-                if state.pending.is_empty() {
-                    state.flushing = false;
-                    drop(state);
-                    self.remove_if_idle(&topic);
-                    return;
-                }
-                (
-                    std::mem::take(&mut state.pending),
-                    state.subscribers.clone(),
-                )
-            };
-            let batch = Arc::new(Batch::new(topic.map.clone(), events));
-            for (id, outbox) in subscribers {
-                if !outbox.push_batch(batch.clone()) {
-                    tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
-                    self.unsubscribe(&topic, id);
-                    outbox.push_slow(topic.map.clone(), id);
-                }
+            if !self.flush(&topic) {
+                self.remove_if_idle(&topic);
+                return;
             }
         }
+    }
+
+    /// Sends what is pending as one batch; `false` (and the topic marked idle) when nothing
+    /// was pending.
+    fn flush(&self, topic: &Topic) -> bool {
+        let (events, subscribers) = {
+            let mut state = topic.state.lock().unwrap();
+            if state.pending.is_empty() {
+                state.flushing = false;
+                return false;
+            }
+            (std::mem::take(&mut state.pending), state.subscribers.clone())
+        };
+        let batch = Arc::new(Batch::new(topic.map.clone(), events));
+        for (id, outbox) in subscribers {
+            if !outbox.push_batch(batch.clone()) {
+                tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
+                self.unsubscribe(topic, id);
+                outbox.push_slow(topic.map.clone(), id);
+            }
+        }
+        true
     }
 }
 
@@ -190,5 +183,71 @@ impl Drop for Subscription {
         if let (Some(hub), Some(topic)) = (self.hub.upgrade(), self.topic.upgrade()) {
             hub.unsubscribe(&topic, self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use marauder_core::protocol::EventBody;
+
+    use super::*;
+    use crate::outbox::Outgoing;
+
+    fn joined(seq: u64) -> Arc<Event> {
+        Arc::new(Event { seq, body: EventBody::Joined { player: format!("p{seq}"), name: "N".into() } })
+    }
+
+    fn batches(outbox: &Outbox) -> Vec<Arc<Batch>> {
+        outbox
+            .drain()
+            .into_iter()
+            .map(|item| match item {
+                Outgoing::Batch(batch) => batch,
+                Outgoing::Slow { .. } => panic!("unexpected slow"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_encoded_once_and_shared_by_every_subscriber() {
+        let hub = Hub::new(Duration::from_millis(1));
+        let map = MapId::parse("m").unwrap();
+        let (a, b) = (Outbox::new(1 << 20), Outbox::new(1 << 20));
+        let _sa = hub.subscribe(&map, a.clone());
+        let _sb = hub.subscribe(&map, b.clone());
+        for seq in 1..=3 {
+            hub.deliver(&map, joined(seq));
+        }
+        a.ready().await;
+        b.ready().await;
+        let (got_a, got_b) = (batches(&a), batches(&b));
+        assert_eq!(got_a.len(), 1, "three events in one window make one frame");
+        assert!(Arc::ptr_eq(&got_a[0], &got_b[0]), "the same batch, not a copy");
+        assert_eq!((got_a[0].first_seq(), got_a[0].last_seq()), (1, 3));
+        assert!(got_a[0].frame.as_str().starts_with(r#"{"type":"events","map":"m","events":[{"seq":1,"#));
+    }
+
+    #[tokio::test]
+    async fn a_full_outbox_is_dropped_from_the_map_and_told_why() {
+        // A window no test outlives: batches go out only when the test flushes.
+        let hub = Hub::new(Duration::from_secs(3600));
+        let map = MapId::parse("m").unwrap();
+        let (stuck, fine) = (Outbox::new(200), Outbox::new(1 << 20));
+        let sub = hub.subscribe(&map, stuck.clone());
+        let _fine = hub.subscribe(&map, fine.clone());
+        for seq in 1..=10 {
+            hub.deliver(&map, joined(seq));
+            let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+            assert!(hub.flush(&topic));
+        }
+        let items = stuck.drain();
+        let batches = items.iter().filter(|i| matches!(i, Outgoing::Batch(_))).count();
+        assert!((1..10).contains(&batches), "{batches} batches fit in 200 bytes");
+        assert!(
+            matches!(items.back(), Some(Outgoing::Slow { map: m, sub: id }) if m == &map && *id == sub.id)
+        );
+        assert_eq!(items.len(), batches + 1, "one notice, after the frames that fit");
+        assert_eq!(hub.subscribers(&map), 1, "only the reader that keeps up is left");
+        assert_eq!(fine.drain().len(), 10);
     }
 }

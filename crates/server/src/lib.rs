@@ -45,10 +45,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            outbox_bytes: 1024 * 1024,
-            max_connections_per_player: 16,
-        }
+        ServerConfig { outbox_bytes: 1024 * 1024, max_connections_per_player: 16 }
     }
 }
 
@@ -79,9 +76,7 @@ pub async fn serve(
             tracing::warn!(%err, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
     sessions.close();
     sessions.wait().await;
     if let Err(err) = app.flush().await {
@@ -101,8 +96,8 @@ fn router(state: AppState) -> Router {
             ApiError::new(ErrorCode::Internal, "internal error").into_response()
         }))
         // The span names the method and path only: a WebSocket's query holds its token.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path()),
+        ))
         .with_state(state)
 }

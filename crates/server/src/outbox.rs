@@ -32,11 +32,7 @@ struct Queue {
 
 impl Outbox {
     pub fn new(capacity_bytes: usize) -> Arc<Outbox> {
-        Arc::new(Outbox {
-            queue: Mutex::default(),
-            ready: Notify::new(),
-            capacity_bytes,
-        })
+        Arc::new(Outbox { queue: Mutex::default(), ready: Notify::new(), capacity_bytes })
     }
 
     /// Queues a batch; `false` (and nothing queued) when it does not fit.
@@ -80,5 +76,33 @@ impl Outbox {
 
     pub fn queued_bytes(&self) -> usize {
         self.queue.lock().unwrap().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use marauder_core::MapId;
+    use marauder_core::protocol::{Event, EventBody};
+
+    use super::*;
+
+    #[test]
+    fn the_queue_never_holds_more_than_its_capacity() {
+        let outbox = Outbox::new(1000);
+        let event =
+            Arc::new(Event { seq: 1, body: EventBody::Left { player: "p".into(), name: "n".into() } });
+        let batch = Arc::new(Batch::new(MapId::parse("m").unwrap(), vec![event]));
+        let len = batch.frame.len();
+        let mut accepted = 0;
+        while outbox.push_batch(batch.clone()) {
+            accepted += 1;
+        }
+        assert_eq!(accepted, 1000 / len);
+        assert!(outbox.queued_bytes() <= 1000);
+        assert_eq!(outbox.drain().len(), accepted);
+        assert_eq!(outbox.queued_bytes(), 0);
+        assert!(outbox.push_batch(batch));
     }
 }

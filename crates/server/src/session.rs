@@ -14,12 +14,13 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use marauder_core::protocol::{
-    ClientMessage, ServerMessage, UnsubscribeReason, encode, encode_events,
+    ClientMessage, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode, encode_events,
 };
 use marauder_core::{CoreError, MapId, Player, Replay, Snapshot};
 
 use crate::connections::Registration;
 use crate::error::ApiError;
+use crate::extract::from_value;
 use crate::hub::{self, Batch};
 use crate::outbox::{Outbox, Outgoing};
 use crate::state::AppState;
@@ -47,13 +48,7 @@ struct Sub {
 impl Session {
     pub fn new(state: AppState, player: Player, registration: Registration) -> Session {
         let outbox = Outbox::new(state.config.outbox_bytes);
-        Session {
-            state,
-            player,
-            registration,
-            outbox,
-            subs: HashMap::new(),
-        }
+        Session { state, player, registration, outbox, subs: HashMap::new() }
     }
 
     #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
@@ -90,12 +85,8 @@ impl Session {
             }
         };
         if let Some((code, reason)) = close {
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ =
-                tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
         }
         tracing::debug!("disconnected");
     }
@@ -104,13 +95,7 @@ impl Session {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
-                return self
-                    .send_error(
-                        sink,
-                        ApiError::bad_request("frames must be JSON text"),
-                        None,
-                    )
-                    .await;
+                return self.send_error(sink, ApiError::bad_request("frames must be JSON text"), None).await;
             }
             _ => return Ok(()), // Pings are answered by the WebSocket layer.
         };
@@ -120,8 +105,8 @@ impl Session {
             Err(err) => return self.send_error(sink, err, map_hint).await,
         };
         match message {
-            ClientMessage::Subscribe { map, since } => self.subscribe(map, since, sink).await,
-            ClientMessage::Unsubscribe { map } => {
+            ClientMessage::Subscribe(Subscribe { map, since }) => self.subscribe(map, since, sink).await,
+            ClientMessage::Unsubscribe(Unsubscribe { map }) => {
                 if let Some(map) = MapId::parse(&map) {
                     self.subs.remove(&map);
                 }
@@ -148,17 +133,11 @@ impl Session {
         // or in a frame queued after this point (the seq filter drops the overlap).
         let hub = self.state.hub.subscribe(&id, self.outbox.clone());
         let start = match since {
-            None => app
-                .snapshot(&id)
-                .await
-                .map(|s| snapshot_message(&id, s, false)),
+            None => app.snapshot(&id).await.map(|s| snapshot_message(&id, s, false)),
             Some(since) => app.replay(&id, since).await.map(|replay| match replay {
                 Replay::Reset(s) => snapshot_message(&id, s, true),
                 Replay::Events(events) => match events.last() {
-                    Some(last) => (
-                        Some(encode_events(id.as_str(), events.iter().map(|e| &**e))),
-                        last.seq,
-                    ),
+                    Some(last) => (Some(encode_events(id.as_str(), events.iter().map(|e| &**e))), last.seq),
                     None => (None, since),
                 },
             }),
@@ -190,8 +169,7 @@ impl Session {
                 Outgoing::Slow { map, sub } => {
                     if self.subs.get(&map).is_some_and(|s| s.hub.id == sub) {
                         self.subs.remove(&map);
-                        self.send_unsubscribed(sink, &map, UnsubscribeReason::Slow)
-                            .await?;
+                        self.send_unsubscribed(sink, &map, UnsubscribeReason::Slow).await?;
                     }
                 }
             }
@@ -207,13 +185,11 @@ impl Session {
             tracing::warn!(map = %batch.map, delivered, first = batch.first_seq(), "gap in live events; filling it");
             match self.state.app.replay(&batch.map, delivered).await {
                 Ok(Replay::Events(events)) => {
-                    self.write_contiguous(&Batch::new(batch.map.clone(), events), sink)
-                        .await?
+                    self.write_contiguous(&Batch::new(batch.map.clone(), events), sink).await?
                 }
                 Ok(Replay::Reset(snapshot)) => {
                     let (text, seq) = snapshot_message(&batch.map, snapshot, true);
-                    sink.feed(Message::Text(text.unwrap_or_default().into()))
-                        .await?;
+                    sink.feed(Message::Text(text.unwrap_or_default().into())).await?;
                     if let Some(sub) = self.subs.get_mut(&batch.map) {
                         sub.delivered = seq;
                     }
@@ -232,34 +208,22 @@ impl Session {
         };
         let delivered = sub.delivered;
         let me = self.player.id.as_str();
-        let leave_at = batch
-            .lefts
-            .iter()
-            .find(|(_, player)| player == me)
-            .map(|(i, _)| *i);
+        let leave_at = batch.lefts.iter().find(|(_, player)| player == me).map(|(i, _)| *i);
         let end = leave_at.map_or(batch.events.len(), |i| i + 1);
-        let Some(last) = batch.events[..end]
-            .last()
-            .map(|e| e.seq)
-            .filter(|&last| last > delivered)
-        else {
+        let Some(last) = batch.events[..end].last().map(|e| e.seq).filter(|&last| last > delivered) else {
             return Ok(());
         };
         sub.delivered = last;
         let frame = if batch.first_seq() > delivered && leave_at.is_none() {
             batch.frame.clone() // The common case: the shared bytes, no copy.
         } else {
-            let events = batch.events[..end]
-                .iter()
-                .filter(|e| e.seq > delivered)
-                .map(|e| &**e);
+            let events = batch.events[..end].iter().filter(|e| e.seq > delivered).map(|e| &**e);
             encode_events(batch.map.as_str(), events).into()
         };
         sink.feed(Message::Text(frame)).await?;
         if leave_at.is_some() {
             self.subs.remove(&batch.map);
-            self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Left)
-                .await?;
+            self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Left).await?;
         }
         Ok(())
     }
@@ -270,19 +234,12 @@ impl Session {
         map: &MapId,
         reason: UnsubscribeReason,
     ) -> WriteResult {
-        let message = ServerMessage::Unsubscribed {
-            map: map.to_string(),
-            reason,
-        };
+        let message = ServerMessage::Unsubscribed { map: map.to_string(), reason };
         sink.feed(Message::Text(encode(&message).into())).await
     }
 
     async fn send_error(&self, sink: &mut Sink, err: ApiError, map: Option<String>) -> WriteResult {
-        let message = ServerMessage::Error {
-            code: err.code,
-            message: err.message,
-            map,
-        };
+        let message = ServerMessage::Error { code: err.code, message: err.message, map };
         sink.feed(Message::Text(encode(&message).into())).await
     }
 }
@@ -303,28 +260,25 @@ fn snapshot_message(map: &MapId, snapshot: Snapshot, reset: bool) -> (Option<Str
 fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
-        Err(err) => {
-            return (
-                Err(ApiError::bad_request(format!("malformed JSON: {err}"))),
-                None,
-            );
-        }
+        Err(err) => return (Err(ApiError::bad_request(format!("malformed JSON: {err}"))), None),
     };
-    if !value.is_object() {
-        return (
-            Err(ApiError::bad_request("a frame must be a JSON object")),
-            None,
-        );
-    }
-    let map = value.get("map").and_then(|m| m.as_str()).map(str::to_owned);
-    let parsed = serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match path.as_str() {
-            "." => ApiError::bad_request(inner.to_string()),
-            _ => ApiError::bad_request(format!("{path}: {inner}")),
-        }
-    });
+    let serde_json::Value::Object(mut fields) = value else {
+        return (Err(ApiError::bad_request("a frame must be a JSON object")), None);
+    };
+    let map = fields.get("map").and_then(|m| m.as_str()).map(str::to_owned);
+    // Dispatch on `type` by hand: inside serde's tagged enum the path of a bad field is lost.
+    let kind = fields.remove("type");
+    let rest = serde_json::Value::Object(fields);
+    let parsed = match kind.as_ref().map(|k| k.as_str().ok_or(k)) {
+        Some(Ok("subscribe")) => from_value(rest).map(ClientMessage::Subscribe),
+        Some(Ok("unsubscribe")) => from_value(rest).map(ClientMessage::Unsubscribe),
+        Some(Ok("location")) => from_value(rest).map(ClientMessage::Location),
+        Some(Ok(other)) => Err(ApiError::bad_request(format!(
+            "type: unknown frame type `{other}`, expected subscribe, unsubscribe or location"
+        ))),
+        Some(Err(_)) => Err(ApiError::bad_request("type: must be a string")),
+        None => Err(ApiError::bad_request("type: missing field `type`")),
+    };
     (parsed, map)
 }
 

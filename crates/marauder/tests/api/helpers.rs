@@ -36,20 +36,11 @@ impl TestApp {
     }
 
     async fn start(config: ServeConfig, dir: TempDir) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind port 0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(marauder::run(config.clone(), listener, shutdown.clone()));
-        TestApp {
-            anon: Client::new(&base),
-            base,
-            config,
-            shutdown,
-            handle,
-            dir,
-        }
+        TestApp { anon: Client::new(&base), base, config, shutdown, handle, dir }
     }
 
     /// A new player and a client acting as it.
@@ -79,20 +70,11 @@ impl TestApp {
 }
 
 pub fn loc(lat: f64, lon: f64) -> LocationInput {
-    LocationInput {
-        lat,
-        lon,
-        ..Default::default()
-    }
+    LocationInput { lat, lon, ..Default::default() }
 }
 
 pub fn loc_at(lat: f64, lon: f64, ts: i64) -> LocationInput {
-    LocationInput {
-        lat,
-        lon,
-        ts: Some(ts),
-        ..Default::default()
-    }
+    LocationInput { lat, lon, ts: Some(ts), ..Default::default() }
 }
 
 /// The next message; fails the test on a close or after [`PATIENCE`].
@@ -119,12 +101,7 @@ pub async fn recv_close(live: &mut Live) -> Option<u16> {
 pub async fn subscribe(live: &mut Live, map: &str) -> u64 {
     live.subscribe(map, None).await.unwrap();
     match recv(live).await {
-        ServerMessage::Snapshot {
-            map: m,
-            seq,
-            reset: None,
-            ..
-        } if m == map => seq,
+        ServerMessage::Snapshot { map: m, seq, reset: None, .. } if m == map => seq,
         other => panic!("expected a snapshot of {map}, got {other:?}"),
     }
 }
@@ -134,10 +111,7 @@ pub async fn recv_events(live: &mut Live, map: &str, count: usize) -> Vec<Event>
     let mut events = Vec::new();
     while events.len() < count {
         match recv(live).await {
-            ServerMessage::Events {
-                map: m,
-                events: batch,
-            } if m == map => events.extend(batch),
+            ServerMessage::Events { map: m, events: batch } if m == map => events.extend(batch),
             other => panic!("expected events of {map}, got {other:?}"),
         }
     }

@@ -11,47 +11,22 @@ async fn a_sender_receives_its_own_update_after_the_snapshot() {
     harry.post_location(&loc_at(1.0, 2.0, 1_000)).await.unwrap();
     let mut live = harry.connect().await.unwrap();
     live.subscribe(&map.id, None).await.unwrap();
-    let ServerMessage::Snapshot {
-        seq,
-        locations,
-        reset,
-        ..
-    } = recv(&mut live).await
-    else {
+    let ServerMessage::Snapshot { seq, locations, reset, .. } = recv(&mut live).await else {
         panic!("snapshot first")
     };
     assert_eq!((seq, locations.len(), reset), (1, 1, None));
-    assert_eq!(
-        (locations[0].player.as_str(), locations[0].fix.lat),
-        (h.id.as_str(), 1.0)
-    );
+    assert_eq!((locations[0].player.as_str(), locations[0].fix.lat), (h.id.as_str(), 1.0));
 
     // Over the socket itself: no reply on success, the update comes back as an event.
     live.push_location(&loc_at(3.0, 4.0, 2_000)).await.unwrap();
     let events = recv_events(&mut live, &map.id, 1).await;
     assert_eq!(events[0].seq, 2);
-    let EventBody::Location(l) = &events[0].body else {
-        panic!("a location event")
-    };
+    let EventBody::Location(l) = &events[0].body else { panic!("a location event") };
     assert_eq!(
-        (
-            l.player.as_str(),
-            l.name.as_str(),
-            l.fix.lat,
-            l.fix.lon,
-            l.fix.ts
-        ),
+        (l.player.as_str(), l.name.as_str(), l.fix.lat, l.fix.lon, l.fix.ts),
         (h.id.as_str(), "Harry", 3.0, 4.0, 2_000)
     );
-    assert_eq!(
-        harry
-            .trail(&map.id, &h.id, None, None)
-            .await
-            .unwrap()
-            .points
-            .len(),
-        2
-    );
+    assert_eq!(harry.trail(&map.id, &h.id, None, None).await.unwrap().points.len(), 2);
     app.stop().await;
 }
 
@@ -87,10 +62,7 @@ async fn concurrent_senders_get_consecutive_seqs_in_their_own_order() {
             tokio::spawn(async move {
                 if i % 2 == 0 {
                     for n in 1..=EACH {
-                        client
-                            .post_location(&loc_at(i as f64, 0.0, n))
-                            .await
-                            .unwrap();
+                        client.post_location(&loc_at(i as f64, 0.0, n)).await.unwrap();
                     }
                 } else {
                     let mut live = client.connect().await.unwrap();
@@ -117,11 +89,7 @@ async fn concurrent_senders_get_consecutive_seqs_in_their_own_order() {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            mine,
-            (1..=EACH).collect::<Vec<_>>(),
-            "each sender's updates in the order sent"
-        );
+        assert_eq!(mine, (1..=EACH).collect::<Vec<_>>(), "each sender's updates in the order sent");
     }
     app.stop().await;
 }
@@ -179,17 +147,9 @@ async fn since_ahead_of_the_map_or_no_longer_buffered_gets_a_reset_snapshot() {
     for since in [4, 2000] {
         live.subscribe(&map.id, Some(since)).await.unwrap();
         match recv(&mut live).await {
-            ServerMessage::Snapshot {
-                map: m,
-                seq: 1005,
-                locations,
-                reset: Some(true),
-            } => {
+            ServerMessage::Snapshot { map: m, seq: 1005, locations, reset: Some(true) } => {
                 assert_eq!(m, map.id);
-                assert_eq!(
-                    (locations[0].player.as_str(), locations[0].fix.ts),
-                    (h.id.as_str(), 1005)
-                );
+                assert_eq!((locations[0].player.as_str(), locations[0].fix.ts), (h.id.as_str(), 1005));
             }
             other => panic!("since {since}: expected a reset snapshot, got {other:?}"),
         }
@@ -208,13 +168,7 @@ async fn an_unsubscribed_map_sends_nothing_more() {
     live.unsubscribe(&map.id).await.unwrap();
     // Frames are handled in order: once this error is back, the unsubscribe is done.
     live.send_raw(Message::text("[]")).await.unwrap();
-    assert!(matches!(
-        recv(&mut live).await,
-        ServerMessage::Error {
-            code: ErrorCode::BadRequest,
-            ..
-        }
-    ));
+    assert!(matches!(recv(&mut live).await, ServerMessage::Error { code: ErrorCode::BadRequest, .. }));
     harry.post_location(&loc_at(0.0, 0.0, 1)).await.unwrap();
     // Queued frames are written before the next client frame is read, so a leaked event
     // would arrive before this snapshot.
@@ -230,10 +184,7 @@ async fn an_unsubscribed_map_sends_nothing_more() {
 async fn one_connection_follows_many_maps() {
     let app = TestApp::spawn().await;
     let (harry, _) = app.player("Harry").await;
-    let maps = [
-        harry.create_map("A", None).await.unwrap(),
-        harry.create_map("B", None).await.unwrap(),
-    ];
+    let maps = [harry.create_map("A", None).await.unwrap(), harry.create_map("B", None).await.unwrap()];
     let mut live = harry.connect().await.unwrap();
     for map in &maps {
         subscribe(&mut live, &map.id).await;
@@ -267,16 +218,10 @@ async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
     let mut pusher = harry.connect().await.unwrap();
     const SENT: u64 = 40_000;
     for n in 1..=SENT {
-        pusher
-            .push_location(&loc_at(0.0, 0.0, n as i64))
-            .await
-            .unwrap();
+        pusher.push_location(&loc_at(0.0, 0.0, n as i64)).await.unwrap();
     }
     pusher.send_raw(Message::text("{}")).await.unwrap();
-    assert!(matches!(
-        recv(&mut pusher).await,
-        ServerMessage::Error { .. }
-    ));
+    assert!(matches!(recv(&mut pusher).await, ServerMessage::Error { .. }));
 
     let mut delivered = 0;
     loop {
@@ -285,30 +230,50 @@ async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
                 assert_consecutive(&events, delivered + 1);
                 delivered += events.len() as u64;
             }
-            ServerMessage::Unsubscribed {
-                map: m,
-                reason: UnsubscribeReason::Slow,
-            } => {
+            ServerMessage::Unsubscribed { map: m, reason: UnsubscribeReason::Slow } => {
                 assert_eq!(m, map.id);
                 break;
             }
             other => panic!("{other:?}"),
         }
     }
-    assert!(
-        delivered < SENT,
-        "the subscription was cut before the end ({delivered} of {SENT})"
-    );
+    assert!(delivered < SENT, "the subscription was cut before the end ({delivered} of {SENT})");
     // It resumes from what it saw: the rest, or a reset if that is no longer buffered.
     slow.subscribe(&map.id, Some(delivered)).await.unwrap();
     match recv(&mut slow).await {
-        ServerMessage::Snapshot {
-            seq,
-            reset: Some(true),
-            ..
-        } => assert_eq!(seq, SENT),
+        ServerMessage::Snapshot { seq, reset: Some(true), .. } => assert_eq!(seq, SENT),
         ServerMessage::Events { events, .. } => assert_consecutive(&events, delivered + 1),
         other => panic!("{other:?}"),
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_player_has_at_most_the_configured_number_of_connections() {
+    let app = TestApp::spawn_with(|c| c.max_ws_per_player = 2).await;
+    let (harry, _) = app.player("Harry").await;
+    let (ron, _) = app.player("Ron").await;
+    let _first = harry.connect().await.unwrap();
+    let _second = harry.connect().await.unwrap();
+    let err = harry.connect().await.err().expect("a third connection is refused");
+    assert_eq!((err.status(), err.code()), (Some(429), Some(ErrorCode::RateLimited)));
+    let upgrade = harry
+        .raw_with_headers(
+            "GET",
+            "/api/v1/ws",
+            &[
+                ("connection", "upgrade"),
+                ("upgrade", "websocket"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(upgrade.status, 429);
+    assert_eq!(upgrade.headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("5"));
+    assert_eq!(upgrade.error_code().as_deref(), Some("rate_limited"));
+    // The cap is per player.
+    let _other = ron.connect().await.unwrap();
     app.stop().await;
 }

@@ -6,15 +6,7 @@ use crate::helpers::*;
 async fn a_location_informs_every_map_and_is_read_back_at_once() {
     let app = TestApp::spawn().await;
     let (harry, h) = app.player("Harry").await;
-    assert_eq!(
-        harry
-            .post_location(&loc_at(1.0, 1.0, 1_000))
-            .await
-            .unwrap()
-            .maps,
-        0,
-        "in no map yet"
-    );
+    assert_eq!(harry.post_location(&loc_at(1.0, 1.0, 1_000)).await.unwrap().maps, 0, "in no map yet");
     let a = harry.create_map("A", None).await.unwrap();
     let b = harry.create_map("B", None).await.unwrap();
     let full = LocationInput {
@@ -33,10 +25,7 @@ async fn a_location_informs_every_map_and_is_read_back_at_once() {
         assert_eq!(snapshot.seq, 1);
         assert_eq!(snapshot.locations.len(), 1);
         let l = &snapshot.locations[0];
-        assert_eq!(
-            (l.player.as_str(), l.name.as_str()),
-            (h.id.as_str(), "Harry")
-        );
+        assert_eq!((l.player.as_str(), l.name.as_str()), (h.id.as_str(), "Harry"));
         assert_eq!(
             l.fix,
             Fix {
@@ -55,10 +44,7 @@ async fn a_location_informs_every_map_and_is_read_back_at_once() {
     assert_eq!(trail.player, h.id);
     assert_eq!(trail.points.len(), 2);
     assert_eq!((trail.points[0].lat, trail.points[0].ts), (1.0, 1_000));
-    assert_eq!(
-        (trail.points[1].lat, trail.points[1].ts),
-        (51.5007, 1_700_000_000_000)
-    );
+    assert_eq!((trail.points[1].lat, trail.points[1].ts), (51.5007, 1_700_000_000_000));
     app.stop().await;
 }
 
@@ -68,32 +54,20 @@ async fn the_snapshot_keeps_the_greatest_ts_and_includes_points_from_before_join
     let (harry, h) = app.player("Harry").await;
     let (ron, r) = app.player("Ron").await;
     let map = harry.create_map("Hogwarts", None).await.unwrap();
-    harry
-        .post_location(&loc_at(10.0, 10.0, 2_000))
-        .await
-        .unwrap();
+    harry.post_location(&loc_at(10.0, 10.0, 2_000)).await.unwrap();
     // A late point from the phone's past: stored and published, but not the latest.
-    harry
-        .post_location(&loc_at(20.0, 20.0, 1_000))
-        .await
-        .unwrap();
+    harry.post_location(&loc_at(20.0, 20.0, 1_000)).await.unwrap();
     ron.post_location(&loc_at(30.0, 30.0, 500)).await.unwrap(); // before joining
     ron.join(&map.id, None).await.unwrap();
     let snapshot = harry.locations(&map.id).await.unwrap();
     assert_eq!(snapshot.seq, 3, "two locations and one join");
     let found: Vec<(&str, f64, i64)> = {
-        let mut v: Vec<_> = snapshot
-            .locations
-            .iter()
-            .map(|l| (l.player.as_str(), l.fix.lat, l.fix.ts))
-            .collect();
+        let mut v: Vec<_> =
+            snapshot.locations.iter().map(|l| (l.player.as_str(), l.fix.lat, l.fix.ts)).collect();
         v.sort_by_key(|(_, _, ts)| *ts);
         v
     };
-    assert_eq!(
-        found,
-        vec![(r.id.as_str(), 30.0, 500), (h.id.as_str(), 10.0, 2_000)]
-    );
+    assert_eq!(found, vec![(r.id.as_str(), 30.0, 500), (h.id.as_str(), 10.0, 2_000)]);
     let trail = harry.trail(&map.id, &h.id, None, None).await.unwrap();
     assert_eq!(
         trail.points.iter().map(|p| p.ts).collect::<Vec<_>>(),
@@ -111,39 +85,19 @@ async fn trails_filter_by_since_and_keep_the_oldest_limit() {
     let map = harry.create_map("Hogwarts", None).await.unwrap();
     ron.join(&map.id, None).await.unwrap();
     for ts in 1..=30 {
-        harry
-            .post_location(&loc_at(ts as f64, 0.0, ts * 1000))
-            .await
-            .unwrap();
+        harry.post_location(&loc_at(ts as f64, 0.0, ts * 1000)).await.unwrap();
     }
     let ts_of = |points: &[Fix]| points.iter().map(|p| p.ts / 1000).collect::<Vec<_>>();
     let all = ron.trail(&map.id, &h.id, None, None).await.unwrap();
     assert_eq!(ts_of(&all.points), (1..=30).collect::<Vec<_>>());
     let since = ron.trail(&map.id, &h.id, Some(25_000), None).await.unwrap();
-    assert_eq!(
-        ts_of(&since.points),
-        vec![26, 27, 28, 29, 30],
-        "strictly after since"
-    );
-    let limited = ron
-        .trail(&map.id, &h.id, Some(10_000), Some(3))
-        .await
-        .unwrap();
-    assert_eq!(
-        ts_of(&limited.points),
-        vec![11, 12, 13],
-        "the oldest n after since"
-    );
+    assert_eq!(ts_of(&since.points), vec![26, 27, 28, 29, 30], "strictly after since");
+    let limited = ron.trail(&map.id, &h.id, Some(10_000), Some(3)).await.unwrap();
+    assert_eq!(ts_of(&limited.points), vec![11, 12, 13], "the oldest n after since");
     let max = ron.trail(&map.id, &h.id, None, Some(1000)).await.unwrap();
     assert_eq!(max.points.len(), 30);
-    let err = ron
-        .trail(&map.id, &h.id, None, Some(1001))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(400), Some(ErrorCode::BadRequest))
-    );
+    let err = ron.trail(&map.id, &h.id, None, Some(1001)).await.unwrap_err();
+    assert_eq!((err.status(), err.code()), (Some(400), Some(ErrorCode::BadRequest)));
     app.stop().await;
 }
 
@@ -159,9 +113,6 @@ async fn trails_are_cut_to_the_retention() {
     let app = app.restart().await;
     let harry = app.client(harry.token().unwrap());
     let trail = harry.trail(&map.id, &h.id, None, None).await.unwrap();
-    assert_eq!(
-        trail.points.iter().map(|p| p.ts).collect::<Vec<_>>(),
-        vec![8, 9, 10, 11, 12]
-    );
+    assert_eq!(trail.points.iter().map(|p| p.ts).collect::<Vec<_>>(), vec![8, 9, 10, 11, 12]);
     app.stop().await;
 }

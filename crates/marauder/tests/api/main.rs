@@ -1,4 +1,3 @@
-#![allow(unused_imports)]
 //! The contract, end to end: a real server on port 0, driven through the client library.
 
 mod helpers;

@@ -17,8 +17,5 @@ async fn post_location(
     Auth(player): Auth,
     JsonBody(input): JsonBody<LocationInput>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.app.post_location(&player, &input).await?),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(state.app.post_location(&player, &input).await?)))
 }

@@ -2,9 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use marauder_core::protocol::{
-    CreateMap, JoinMap, Locations, MapCreated, MapDetail, PublicMaps, Trail,
-};
+use marauder_core::protocol::{CreateMap, JoinMap, Locations, MapCreated, MapDetail, PublicMaps, Trail};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, OptionalJsonBody, Params};
@@ -25,10 +23,7 @@ async fn create(
     Auth(player): Auth,
     JsonBody(req): JsonBody<CreateMap>,
 ) -> Result<(StatusCode, Json<MapCreated>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.app.create_map(&player, req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.app.create_map(&player, req).await?)))
 }
 
 async fn list_public(State(state): State<AppState>) -> Result<Json<PublicMaps>, ApiError> {
@@ -49,12 +44,7 @@ async fn join(
     Path(id): Path<String>,
     OptionalJsonBody(req): OptionalJsonBody<JoinMap>,
 ) -> Result<Json<MapDetail>, ApiError> {
-    Ok(Json(
-        state
-            .app
-            .join(&player, &id, req.unwrap_or_default())
-            .await?,
-    ))
+    Ok(Json(state.app.join(&player, &id, req.unwrap_or_default()).await?))
 }
 
 async fn leave(
@@ -82,7 +72,5 @@ async fn trail(
 ) -> Result<Json<Trail>, ApiError> {
     let since = params.parse("since")?;
     let limit = params.parse("limit")?;
-    Ok(Json(
-        state.app.trail(&player, &id, &of, since, limit).await?,
-    ))
+    Ok(Json(state.app.trail(&player, &id, &of, since, limit).await?))
 }

@@ -19,20 +19,14 @@ async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<CreatePlayer>,
 ) -> Result<(StatusCode, Json<PlayerCreated>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(state.app.create_player(req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.app.create_player(req).await?)))
 }
 
 async fn me(State(state): State<AppState>, Auth(player): Auth) -> Result<Json<Me>, ApiError> {
     Ok(Json(state.app.me(&player).await?))
 }
 
-async fn delete_me(
-    State(state): State<AppState>,
-    Auth(player): Auth,
-) -> Result<StatusCode, ApiError> {
+async fn delete_me(State(state): State<AppState>, Auth(player): Auth) -> Result<StatusCode, ApiError> {
     state.app.delete_player(&player).await?;
     state.connections.end_all(&player.id);
     Ok(StatusCode::NO_CONTENT)

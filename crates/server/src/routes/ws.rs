@@ -29,9 +29,8 @@ async fn upgrade(
     Auth(player): Auth,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let ws = ws.map_err(|rejection| {
-        ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}"))
-    })?;
+    let ws =
+        ws.map_err(|rejection| ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}")))?;
     let cap = state.config.max_connections_per_player;
     let Some(registration) = state.connections.register(&player.id, cap) else {
         return Err(CoreError::RateLimited {

@@ -1,0 +1,154 @@
+//! The `marauder` binary as a process: SIGKILL loses nothing acknowledged, SIGTERM closes
+//! every WebSocket with 1001 and exits 0.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use helpers::{PATIENCE, loc_at, recv, recv_close, subscribe};
+use marauder_client::Client;
+use marauder_client::protocol::{ServerMessage, Visibility};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+struct Server {
+    child: Child,
+    client: Client,
+}
+
+impl Server {
+    /// Starts `marauder serve` on a free port and waits until it listens.
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_marauder"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("MARAUDER_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start marauder");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server exited before listening").unwrap();
+            let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if log["fields"]["message"] == "serving" {
+                break log["fields"]["addr"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep reading so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, client: Client::new(format!("http://{addr}")) }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the process to exit, at most `PATIENCE`.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test]
+async fn sigkill_loses_no_acknowledged_player_map_membership_or_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let anon = server.client.clone();
+    let harry = anon.create_player("Harry").await.unwrap();
+    let ron = anon.create_player("Ron").await.unwrap();
+    let (h, r) = (anon.with_token(&harry.token), anon.with_token(&ron.token));
+    let public = h.create_map("Diagon Alley", None).await.unwrap();
+    let private = h.create_map("Room of Requirement", Some(Visibility::Private)).await.unwrap();
+    r.join(&private.id, private.invite_code.as_deref()).await.unwrap();
+    for ts in 1..=20 {
+        h.post_location(&loc_at(ts as f64, 0.0, ts)).await.unwrap();
+    }
+    // Acknowledged after the points: its commit carries every point queued before it.
+    let hermione = anon.create_player("Hermione").await.unwrap();
+    let seq_before = h.locations(&private.id).await.unwrap().seq;
+    assert_eq!(seq_before, 21, "a join and twenty locations");
+
+    server.signal(Signal::SIGKILL);
+    assert!(!server.wait().success());
+    let mut server = Server::start(dir.path());
+    let anon = server.client.clone();
+    let (h, r) = (anon.with_token(&harry.token), anon.with_token(&ron.token));
+
+    assert_eq!(anon.with_token(&hermione.token).me().await.unwrap().name, "Hermione");
+    let mut maps: Vec<String> = h.me().await.unwrap().maps.into_iter().map(|m| m.name).collect();
+    maps.sort();
+    assert_eq!(maps, ["Diagon Alley", "Room of Requirement"]);
+    let detail = r.map(&private.id).await.unwrap();
+    assert_eq!(detail.invite_code, private.invite_code);
+    let mut members: Vec<String> = detail.members.into_iter().map(|m| m.name).collect();
+    members.sort();
+    assert_eq!(members, ["Harry", "Ron"]);
+    assert_eq!(anon.public_maps().await.unwrap().maps.len(), 1);
+    assert_eq!(anon.public_maps().await.unwrap().maps[0].id, public.id);
+    let trail = r.trail(&private.id, &harry.id, None, None).await.unwrap();
+    assert_eq!(trail.points.iter().map(|p| p.ts).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+    let snapshot = r.locations(&private.id).await.unwrap();
+    assert_eq!(snapshot.locations.len(), 1, "latest locations are rebuilt from the trails");
+    assert_eq!(snapshot.locations[0].fix.ts, 20);
+
+    // The seq never goes back: a client that saw seq_before is reset, never fed a reused seq.
+    let mut live = r.connect().await.unwrap();
+    live.subscribe(&private.id, Some(seq_before)).await.unwrap();
+    match recv(&mut live).await {
+        ServerMessage::Snapshot { reset: Some(true), seq, .. } => assert!(seq >= seq_before),
+        other => panic!("expected a reset snapshot, got {other:?}"),
+    }
+    h.post_location(&loc_at(0.0, 0.0, 21)).await.unwrap();
+    let after = r.locations(&private.id).await.unwrap().seq;
+    assert!(after > seq_before, "seq {after} after the crash must be above {seq_before}");
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait().success());
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_websocket_with_1001_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let anon = server.client.clone();
+    let harry = anon.create_player("Harry").await.unwrap();
+    let h = anon.with_token(&harry.token);
+    let map = h.create_map("Hogwarts", None).await.unwrap();
+    h.post_location(&loc_at(1.0, 1.0, 1)).await.unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut live = h.connect().await.unwrap();
+        assert_eq!(subscribe(&mut live, &map.id).await, 1);
+        sockets.push(live);
+    }
+
+    server.signal(Signal::SIGTERM);
+    for live in &mut sockets {
+        assert_eq!(recv_close(live).await, Some(1001));
+    }
+    let status = server.wait();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    // A clean stop keeps the exact seq: resuming from it needs no reset.
+    let server = Server::start(dir.path());
+    let h = server.client.with_token(&harry.token);
+    let mut live = h.connect().await.unwrap();
+    live.subscribe(&map.id, Some(1)).await.unwrap();
+    h.post_location(&loc_at(2.0, 2.0, 2)).await.unwrap();
+    match recv(&mut live).await {
+        ServerMessage::Events { events, .. } => assert_eq!(events[0].seq, 2),
+        other => panic!("expected the next event, got {other:?}"),
+    }
+    server.signal(Signal::SIGTERM);
+}
