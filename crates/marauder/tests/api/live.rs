@@ -209,16 +209,18 @@ async fn one_connection_follows_many_maps() {
 #[tokio::test]
 async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
     let app = TestApp::spawn_with(|c| c.outbox_bytes = 16 * 1024).await;
-    let (harry, _) = app.player("Harry").await;
+    // A long name and long coordinates make every event over 150 bytes.
+    let (harry, _) = app.player("Harry James Potter, the Boy Who Lived, Seeker of Gryffindor").await;
     let map = harry.create_map("Hogwarts", None).await.unwrap();
     let mut slow = harry.connect().await.unwrap();
     subscribe(&mut slow, &map.id).await;
-    // The slow client reads nothing while ~10 MB of events are published for it: more than
-    // the socket buffers and the server's bounded queues hold.
+    // The slow client reads nothing while more is published for it than the kernel's socket
+    // buffers (both ends, at their largest) and the server's bounded queues can hold.
     let mut pusher = harry.connect().await.unwrap();
-    const SENT: u64 = 40_000;
-    for n in 1..=SENT {
-        pusher.push_location(&loc_at(0.0, 0.0, n as i64)).await.unwrap();
+    let buffers = socket_buffer_max("tcp_wmem") + socket_buffer_max("tcp_rmem") + 2 * 1024 * 1024;
+    let sent = (buffers / 150 + 10_000) as u64;
+    for n in 1..=sent {
+        pusher.push_location(&loc_at(51.123456789012, -0.123456789012, n as i64)).await.unwrap();
     }
     pusher.send_raw(Message::text("{}")).await.unwrap();
     assert!(matches!(recv(&mut pusher).await, ServerMessage::Error { .. }));
@@ -237,11 +239,11 @@ async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
             other => panic!("{other:?}"),
         }
     }
-    assert!(delivered < SENT, "the subscription was cut before the end ({delivered} of {SENT})");
+    assert!(delivered < sent, "the subscription was cut before the end ({delivered} of {sent})");
     // It resumes from what it saw: the rest, or a reset if that is no longer buffered.
     slow.subscribe(&map.id, Some(delivered)).await.unwrap();
     match recv(&mut slow).await {
-        ServerMessage::Snapshot { seq, reset: Some(true), .. } => assert_eq!(seq, SENT),
+        ServerMessage::Snapshot { seq, reset: Some(true), .. } => assert_eq!(seq, sent),
         ServerMessage::Events { events, .. } => assert_consecutive(&events, delivered + 1),
         other => panic!("{other:?}"),
     }
@@ -276,4 +278,10 @@ async fn a_player_has_at_most_the_configured_number_of_connections() {
     // The cap is per player.
     let _other = ron.connect().await.unwrap();
     app.stop().await;
+}
+
+/// The largest size the kernel lets a TCP socket buffer of this kind grow to.
+fn socket_buffer_max(kind: &str) -> usize {
+    let limits = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{kind}")).unwrap_or_default();
+    limits.split_whitespace().last().and_then(|max| max.parse().ok()).unwrap_or(8 * 1024 * 1024)
 }
