@@ -1,6 +1,9 @@
 //! The composition root: the only place that knows which backend runs. `main` parses the
 //! command line into a [`ServeConfig`]; tests build one and call [`run`] on port 0.
 
+pub mod bench;
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

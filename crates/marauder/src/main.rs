@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server with the embedded store.
     Serve(ServeConfig),
+    /// Run the reference benchmark against a server (by default, one it starts itself).
+    Bench(marauder::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -34,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Serve(config) => serve(config).await,
+        Command::Bench(args) => bench(args).await,
     }
 }
 
@@ -44,6 +47,18 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     marauder::run(config, listener, shutdown).await
+}
+
+async fn bench(args: marauder::bench::BenchArgs) -> anyhow::Result<()> {
+    let report = marauder::bench::run(&args).await?;
+    if !args.quiet {
+        eprint!("{}", report.table());
+    }
+    println!("{}", report.json_line());
+    if !report.clean() {
+        anyhow::bail!("the run was not clean: something missing, repeated, reordered or failed");
+    }
+    Ok(())
 }
 
 /// Cancels `shutdown` on the first SIGINT or SIGTERM.

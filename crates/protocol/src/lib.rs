@@ -256,6 +256,14 @@ mod tests {
     }
 
     #[test]
+    fn coordinates_survive_a_round_trip_exactly() {
+        let json = r#"{"lat":51.50595889635699,"lon":-0.12000595082937907}"#;
+        let input: LocationInput = serde_json::from_str(json).unwrap();
+        assert_eq!(input.lon, -0.12000595082937907);
+        assert_eq!(serde_json::to_string(&input).unwrap(), json);
+    }
+
+    #[test]
     fn invite_code_key_is_absent_for_public_maps() {
         let map = MapCreated {
             id: "m".into(),

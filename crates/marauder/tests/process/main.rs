@@ -5,67 +5,26 @@
 #[allow(dead_code)]
 mod helpers;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
 
 use helpers::{PATIENCE, loc_at, recv, recv_close, subscribe};
+use marauder::bench::{BenchArgs, Push};
+use marauder::process::ServerProcess;
 use marauder_client::Client;
 use marauder_client::protocol::{ServerMessage, Visibility};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
-struct Server {
-    child: Child,
-    client: Client,
-}
-
-impl Server {
-    /// Starts `marauder serve` on a free port and waits until it listens.
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_marauder"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("MARAUDER_LOG_FORMAT", "json")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start marauder");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("the server exited before listening").unwrap();
-            let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if log["fields"]["message"] == "serving" {
-                break log["fields"]["addr"].as_str().unwrap().to_owned();
-            }
-        };
-        // Keep reading so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Server { child, client: Client::new(format!("http://{addr}")) }
-    }
-
-    fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-
-    /// Waits for the process to exit, at most `PATIENCE`.
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+/// The binary under test, on a free port.
+fn start(data_dir: &Path) -> (ServerProcess, Client) {
+    let server = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_marauder")), data_dir, &[]).unwrap();
+    let client = Client::new(&server.url);
+    (server, client)
 }
 
 #[tokio::test]
 async fn sigkill_loses_no_acknowledged_player_map_membership_or_seq() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
-    let anon = server.client.clone();
+    let (mut server, anon) = start(dir.path());
     let harry = anon.create_player("Harry").await.unwrap();
     let ron = anon.create_player("Ron").await.unwrap();
     let (h, r) = (anon.with_token(&harry.token), anon.with_token(&ron.token));
@@ -80,10 +39,9 @@ async fn sigkill_loses_no_acknowledged_player_map_membership_or_seq() {
     let seq_before = h.locations(&private.id).await.unwrap().seq;
     assert_eq!(seq_before, 21, "a join and twenty locations");
 
-    server.signal(Signal::SIGKILL);
-    assert!(!server.wait().success());
-    let mut server = Server::start(dir.path());
-    let anon = server.client.clone();
+    server.signal(Signal::SIGKILL).unwrap();
+    assert!(!server.wait(PATIENCE).unwrap().success());
+    let (server, anon) = start(dir.path());
     let (h, r) = (anon.with_token(&harry.token), anon.with_token(&ron.token));
 
     assert_eq!(anon.with_token(&hermione.token).me().await.unwrap().name, "Hermione");
@@ -113,15 +71,13 @@ async fn sigkill_loses_no_acknowledged_player_map_membership_or_seq() {
     h.post_location(&loc_at(0.0, 0.0, 21)).await.unwrap();
     let after = r.locations(&private.id).await.unwrap().seq;
     assert!(after > seq_before, "seq {after} after the crash must be above {seq_before}");
-    server.signal(Signal::SIGTERM);
-    assert!(server.wait().success());
+    assert!(server.stop().unwrap().success());
 }
 
 #[tokio::test]
 async fn sigterm_closes_every_websocket_with_1001_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path());
-    let anon = server.client.clone();
+    let (mut server, anon) = start(dir.path());
     let harry = anon.create_player("Harry").await.unwrap();
     let h = anon.with_token(&harry.token);
     let map = h.create_map("Hogwarts", None).await.unwrap();
@@ -133,16 +89,16 @@ async fn sigterm_closes_every_websocket_with_1001_and_exits_0() {
         sockets.push(live);
     }
 
-    server.signal(Signal::SIGTERM);
+    server.signal(Signal::SIGTERM).unwrap();
     for live in &mut sockets {
         assert_eq!(recv_close(live).await, Some(1001));
     }
-    let status = server.wait();
+    let status = server.wait(PATIENCE).unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
 
     // A clean stop keeps the exact seq: resuming from it needs no reset.
-    let server = Server::start(dir.path());
-    let h = server.client.with_token(&harry.token);
+    let (server, anon) = start(dir.path());
+    let h = anon.with_token(&harry.token);
     let mut live = h.connect().await.unwrap();
     live.subscribe(&map.id, Some(1)).await.unwrap();
     h.post_location(&loc_at(2.0, 2.0, 2)).await.unwrap();
@@ -150,5 +106,23 @@ async fn sigterm_closes_every_websocket_with_1001_and_exits_0() {
         ServerMessage::Events { events, .. } => assert_eq!(events[0].seq, 2),
         other => panic!("expected the next event, got {other:?}"),
     }
-    server.signal(Signal::SIGTERM);
+    assert!(server.stop().unwrap().success());
+}
+
+#[tokio::test]
+async fn a_small_bench_delivers_everything_once_in_order_and_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path());
+    for (maps, push) in [(1, Push::Ws), (5, Push::Rest)] {
+        let mut args = BenchArgs::small(Some(server.url.clone()), 50, 10, 0.05, maps);
+        args.push = push;
+        let report = marauder::bench::run(&args).await.unwrap();
+        assert_eq!((report.n, report.m, report.k), (50, 10, maps));
+        assert_eq!(report.expected, (50 * 50 / maps * 10) as u64);
+        assert_eq!(report.deliveries, report.expected, "{}", report.table());
+        assert_eq!((report.missing, report.duplicates, report.out_of_order, report.errors), (0, 0, 0, 0));
+        assert!(report.consistent, "{}", report.table());
+        assert!(!report.timed_out);
+    }
+    assert!(server.stop().unwrap().success());
 }

@@ -1,0 +1,397 @@
+//! The clients during the run: one task each, reading its WebSocket and sending its updates
+//! on schedule, checking every event it receives against what was sent.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt, TryStreamExt};
+use hdrhistogram::Histogram;
+use marauder_client::protocol::{ClientMessage, LocationInput};
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::report::{Outcome, Report, Timeline};
+use super::setup::World;
+use super::{BenchArgs, Push};
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// What every client task shares: when each update was sent, and the live counters.
+pub struct Shared {
+    /// The start of the run (the barrier's release).
+    epoch: Instant,
+    m: usize,
+    /// Per (client, update): micros since `epoch` when it was sent, and its `ts`.
+    sent_at: Vec<AtomicU64>,
+    sent_ts: Vec<AtomicI64>,
+    /// Per client: the last position sent, as f64 bits.
+    last_sent: Vec<[AtomicU64; 2]>,
+    pub deliveries: AtomicU64,
+    pub timeline: Timeline,
+}
+
+/// A client's view at the end of the run.
+pub struct ClientResult {
+    pub received: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub errors: u64,
+    pub latency: Histogram<u64>,
+    /// Micros since the start when the client was done (sent all, received all).
+    pub done_at: Option<u64>,
+    /// Per sender of its map (local index): how many updates arrived and the last position.
+    pub seen: Vec<(u32, f64, f64)>,
+    pub group: usize,
+}
+
+/// Opens a WebSocket with small buffers, from `source` if given.
+pub async fn connect(url: &str, token: &str, source: Option<Ipv4Addr>) -> anyhow::Result<Ws> {
+    let http = url.strip_prefix("http://").context("the bench speaks plain http")?;
+    let addr: SocketAddr = tokio::net::lookup_host(http).await?.next().context("no address")?;
+    let socket = TcpSocket::new_v4()?;
+    if let Some(source) = source {
+        socket.bind(SocketAddr::from((source, 0)))?;
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let mut request = format!("ws://{http}/api/v1/ws").into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
+    Ok(ws)
+}
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    events: Vec<Ev<'a>>,
+    seq: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Ev<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    player: Option<&'a str>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    ts: Option<i64>,
+}
+
+/// Connects and subscribes every client (the barrier: all are subscribed when it returns).
+async fn connect_all(args: &BenchArgs, world: &World) -> anyhow::Result<Vec<(Ws, u64)>> {
+    futures_util::stream::iter(world.players.iter().enumerate())
+        .map(|(i, player)| {
+            let source =
+                (!args.source_addrs.is_empty()).then(|| args.source_addrs[i % args.source_addrs.len()]);
+            let map = world.maps[i % args.maps].clone();
+            let (url, token, subscribe) = (world.url.clone(), player.token.clone(), !args.no_receivers);
+            async move {
+                let mut ws = connect(&url, &token, source).await?;
+                if !subscribe {
+                    return Ok((ws, 0));
+                }
+                let frame =
+                    serde_json::to_string(&ClientMessage::Subscribe(marauder_client::protocol::Subscribe {
+                        map,
+                        since: None,
+                    }))?;
+                ws.send(Message::text(frame)).await?;
+                while let Some(message) = ws.next().await {
+                    if let Message::Text(text) = message? {
+                        let frame: Frame = serde_json::from_str(text.as_str())?;
+                        anyhow::ensure!(
+                            frame.kind == "snapshot",
+                            "expected a snapshot, got {}",
+                            text.as_str()
+                        );
+                        return Ok((ws, frame.seq.unwrap_or(0)));
+                    }
+                }
+                anyhow::bail!("closed before the snapshot")
+            }
+        })
+        .buffered(args.setup_concurrency)
+        .try_collect()
+        .await
+}
+
+pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> {
+    let sockets = connect_all(args, world).await.context("connecting the clients")?;
+    let (n, m, k) = (args.clients, args.updates, args.maps);
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        m,
+        sent_at: (0..n * m).map(|_| AtomicU64::new(0)).collect(),
+        sent_ts: (0..n * m).map(|_| AtomicI64::new(0)).collect(),
+        last_sent: (0..n).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
+        deliveries: AtomicU64::new(0),
+        timeline: Timeline::new(),
+    });
+    let usage_before = world.server_usage();
+    let bench_cpu_before = self_cpu_seconds();
+    let start = shared.epoch;
+    let deadline = start + Duration::from_secs_f64(args.timeout);
+    let progress = super::report::progress(
+        args,
+        if args.no_receivers { (n * m) as u64 } else { (n * m * n / k) as u64 },
+    );
+    let ticker = progress.clone().map(|bar| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                bar.set_position(shared.deliveries.load(Ordering::Relaxed));
+            }
+        })
+    });
+    let mut tasks = Vec::with_capacity(n);
+    for (i, (ws, seq)) in sockets.into_iter().enumerate() {
+        let offset = if args.jitter { args.interval().mul_f64(fastrand::f64()) } else { Duration::ZERO };
+        let plan = Plan {
+            client: i,
+            group: i % k,
+            group_size: n / k,
+            k,
+            first_send: start + offset,
+            interval: args.interval(),
+            push: args.push,
+            receive: !args.no_receivers,
+            deadline,
+            snapshot_seq: seq,
+        };
+        let shared = shared.clone();
+        let index = world.index.clone();
+        let rest = world.client.with_token(&world.players[i].token);
+        tasks.push(tokio::spawn(async move { client(plan, ws, shared, index, rest).await }));
+    }
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await?);
+    }
+    let elapsed = start.elapsed();
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let usage_after = world.server_usage();
+    let outcome = Outcome {
+        elapsed,
+        results,
+        last_sent: shared
+            .last_sent
+            .iter()
+            .map(|[a, b]| {
+                (f64::from_bits(a.load(Ordering::Relaxed)), f64::from_bits(b.load(Ordering::Relaxed)))
+            })
+            .collect(),
+        server_cpu_seconds: usage_before.zip(usage_after).map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
+        server_peak_rss_bytes: usage_after.map(|u| u.peak_rss_bytes),
+        bench_cpu_seconds: self_cpu_seconds() - bench_cpu_before,
+        timeline: &shared.timeline,
+    };
+    Ok(Report::new(args, outcome))
+}
+
+struct Plan {
+    client: usize,
+    group: usize,
+    group_size: usize,
+    k: usize,
+    first_send: Instant,
+    interval: Duration,
+    push: Push,
+    receive: bool,
+    deadline: Instant,
+    snapshot_seq: u64,
+}
+
+/// One client: sends its m updates on schedule and checks what it receives, until both are
+/// complete or the deadline passes.
+async fn client(
+    plan: Plan,
+    ws: Ws,
+    shared: Arc<Shared>,
+    index: Arc<std::collections::HashMap<String, u32>>,
+    rest: marauder_client::Client,
+) -> ClientResult {
+    let m = shared.m;
+    let (mut sink, mut stream) = ws.split();
+    let mut state = Receiver {
+        last_seq: plan.snapshot_seq,
+        result: ClientResult {
+            received: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            errors: 0,
+            latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
+            done_at: None,
+            seen: vec![(0, 0.0, 0.0); plan.group_size],
+            group: plan.group,
+        },
+    };
+    let expected = if plan.receive { (plan.group_size * m) as u64 } else { 0 };
+    let mut rng = fastrand::Rng::with_seed(plan.client as u64);
+    let (mut lat, mut lon) = (51.5 + rng.f64() / 100.0, -0.12 + rng.f64() / 100.0);
+    let mut sent = 0;
+    let mut next_send = plan.first_send;
+    // After the last update, a frame the server must refuse: its answer proves every
+    // update before it was handled (the ingest measure, when nothing is received).
+    let mut fenced = plan.receive || plan.push == Push::Rest;
+    loop {
+        if sent == m && fenced && state.result.received >= expected {
+            state.result.done_at = Some(shared.epoch.elapsed().as_micros() as u64);
+            break;
+        }
+        tokio::select! {
+            biased;
+            message = stream.next(), if plan.receive || !fenced => match message {
+                Some(Ok(Message::Text(text))) => {
+                    if !plan.receive {
+                        fenced = true; // The error answering the fence.
+                        continue;
+                    }
+                    state.frame(text.as_str(), &plan, &shared, &index);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => { state.result.errors += 1; break; }
+            },
+            _ = tokio::time::sleep_until(next_send.into()), if sent < m => {
+                lat += (rng.f64() - 0.5) / 10_000.0;
+                lon += (rng.f64() - 0.5) / 10_000.0;
+                let ts = now_millis();
+                let slot = plan.client * m + sent;
+                shared.sent_ts[slot].store(ts, Ordering::Relaxed);
+                shared.sent_at[slot].store(shared.epoch.elapsed().as_micros() as u64, Ordering::Release);
+                shared.last_sent[plan.client][0].store(lat.to_bits(), Ordering::Relaxed);
+                shared.last_sent[plan.client][1].store(lon.to_bits(), Ordering::Relaxed);
+                let location = LocationInput { lat, lon, ts: Some(ts), ..Default::default() };
+                let ok = match plan.push {
+                    Push::Ws => {
+                        let frame = serde_json::to_string(&ClientMessage::Location(location)).expect("encodes");
+                        sink.send(Message::text(frame)).await.is_ok()
+                    }
+                    Push::Rest => rest.post_location(&location).await.is_ok(),
+                };
+                if !ok {
+                    state.result.errors += 1;
+                }
+                sent += 1;
+                next_send += plan.interval;
+                if !plan.receive {
+                    shared.deliveries.fetch_add(1, Ordering::Relaxed);
+                }
+                if sent == m && !fenced && sink.send(Message::text("{}")).await.is_err() {
+                    state.result.errors += 1;
+                    fenced = true;
+                }
+            },
+            _ = tokio::time::sleep_until(plan.deadline.into()) => break,
+        }
+    }
+    let _ = close(&mut sink).await;
+    state.result
+}
+
+async fn close(sink: &mut SplitSink<Ws, Message>) -> Result<(), tungstenite::Error> {
+    sink.send(Message::Close(None)).await
+}
+
+struct Receiver {
+    last_seq: u64,
+    result: ClientResult,
+}
+
+impl Receiver {
+    fn frame(
+        &mut self,
+        text: &str,
+        plan: &Plan,
+        shared: &Shared,
+        index: &std::collections::HashMap<String, u32>,
+    ) {
+        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+            self.result.errors += 1;
+            return;
+        };
+        if frame.kind != "events" {
+            // A reset, an unsubscribe (slow) or an error: none belong in a healthy run.
+            self.result.errors += 1;
+            return;
+        }
+        let now = shared.epoch.elapsed().as_micros() as u64;
+        for event in frame.events {
+            if event.seq <= self.last_seq {
+                self.result.duplicates += 1;
+                continue;
+            }
+            if event.seq != self.last_seq + 1 {
+                self.result.out_of_order += 1;
+            }
+            self.last_seq = event.seq;
+            if event.kind != "location" {
+                continue;
+            }
+            let Some(&sender) = event.player.and_then(|p| index.get(p)) else {
+                self.result.errors += 1;
+                continue;
+            };
+            let sender = sender as usize;
+            let local = sender / plan.k;
+            let Some(seen) = self.result.seen.get_mut(local) else {
+                self.result.errors += 1;
+                continue;
+            };
+            let nth = seen.0 as usize;
+            if nth >= shared.m {
+                self.result.duplicates += 1;
+                continue;
+            }
+            let slot = sender * shared.m + nth;
+            let sent_at = shared.sent_at[slot].load(Ordering::Acquire);
+            if event.ts != Some(shared.sent_ts[slot].load(Ordering::Relaxed)) {
+                self.result.out_of_order += 1;
+            }
+            let latency = now.saturating_sub(sent_at).max(1);
+            let _ = self.result.latency.record(latency);
+            shared.timeline.record(now, latency);
+            *seen = (seen.0 + 1, event.lat.unwrap_or(f64::NAN), event.lon.unwrap_or(f64::NAN));
+            self.result.received += 1;
+            shared.deliveries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The idle-connection measure: connect and subscribe every client, hold, and report the
+/// server's memory per connection.
+pub async fn hold_idle(args: &BenchArgs, world: &mut World, hold: Duration) -> anyhow::Result<Report> {
+    let before = world.server_usage();
+    let sockets = connect_all(args, world).await.context("connecting the clients")?;
+    tokio::time::sleep(hold).await;
+    let after = world.server_usage();
+    let held = sockets.len();
+    drop(sockets);
+    Ok(Report::idle(args, held, before, after))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+}
+
+fn self_cpu_seconds() -> f64 {
+    crate::process::usage_of(std::process::id()).map_or(0.0, |u| u.cpu_seconds)
+}

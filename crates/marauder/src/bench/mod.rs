@@ -1,0 +1,129 @@
+//! `marauder bench`: the reference benchmark. n clients, spread evenly over k maps, each with
+//! a WebSocket receiver and a pusher; once every receiver is subscribed, each pusher sends m
+//! location updates s seconds apart. A client is done when it has sent all its updates and
+//! received all (n/k)·m of its map; t is the time from the start until every client is done.
+//!
+//! One tokio runtime drives every client (no thread per client), and receivers decode only
+//! the fields they check, so that the load generator is not the bottleneck.
+
+mod clients;
+mod html;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use report::Report;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Push {
+    /// `POST /api/v1/locations`
+    Rest,
+    /// `location` frames on the client's WebSocket
+    Ws,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Server to drive; without it a `marauder serve` is started on a free port with a fresh
+    /// data directory and stopped afterwards.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Number of clients (n).
+    #[arg(long, short = 'n', default_value_t = 50)]
+    pub clients: usize,
+    /// Location updates each client sends (m).
+    #[arg(long, short = 'm', default_value_t = 10)]
+    pub updates: usize,
+    /// Seconds between a client's updates (s); 0 sends as fast as the server takes them.
+    #[arg(long, short = 's', default_value_t = 1.0)]
+    pub interval: f64,
+    /// Number of maps the clients are spread over (k).
+    #[arg(long, short = 'k', default_value_t = 1)]
+    pub maps: usize,
+    /// How pushers send their updates.
+    #[arg(long, value_enum, default_value = "ws")]
+    pub push: Push,
+    /// Start each pusher at a random offset within the first interval.
+    #[arg(long)]
+    pub jitter: bool,
+    /// Give up (and report what is missing) after this many seconds of the run.
+    #[arg(long, default_value_t = 600.0)]
+    pub timeout: f64,
+    /// Subscribe no receivers: measure ingest alone.
+    #[arg(long)]
+    pub no_receivers: bool,
+    /// Hold the connections open and idle for this many seconds after subscribing, send
+    /// nothing, and report the server's memory per connection.
+    #[arg(long)]
+    pub idle: Option<f64>,
+    /// Loopback addresses to open connections from, round robin (past one address's
+    /// ephemeral ports), e.g. 127.0.0.2.
+    #[arg(long, value_delimiter = ',')]
+    pub source_addrs: Vec<std::net::Ipv4Addr>,
+    /// Setup requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub setup_concurrency: usize,
+    /// Extra arguments for the `marauder serve` the bench starts (e.g. "--batch-window-ms=10").
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    pub serve_args: Vec<String>,
+    /// Write an HTML page with plots of the latencies here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print only the JSON line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl BenchArgs {
+    /// A small run for tests: n clients in k maps, m updates every `interval` seconds.
+    pub fn small(url: Option<String>, n: usize, m: usize, interval: f64, k: usize) -> BenchArgs {
+        BenchArgs {
+            url,
+            clients: n,
+            updates: m,
+            interval,
+            maps: k,
+            push: Push::Ws,
+            jitter: true,
+            timeout: 120.0,
+            no_receivers: false,
+            idle: None,
+            source_addrs: Vec::new(),
+            setup_concurrency: 16,
+            serve_args: Vec::new(),
+            report: None,
+            quiet: true,
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs_f64(self.interval.max(0.0))
+    }
+}
+
+/// Runs the benchmark and answers its report.
+pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
+    anyhow::ensure!(args.clients > 0 && args.maps > 0, "--clients and --maps must be positive");
+    anyhow::ensure!(args.clients.is_multiple_of(args.maps), "--clients must be a multiple of --maps");
+    raise_fd_limit();
+    let mut world = setup::World::prepare(args).await?;
+    let report = match args.idle {
+        Some(hold) => clients::hold_idle(args, &mut world, Duration::from_secs_f64(hold)).await?,
+        None => clients::run(args, &mut world).await?,
+    };
+    if let Some(path) = &args.report {
+        std::fs::write(path, html::page(&report))?;
+    }
+    world.finish().await?;
+    Ok(report)
+}
+
+/// Lets this process (and the server it starts) open as many sockets as allowed.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}

@@ -1,0 +1,297 @@
+//! The bench's results: one JSON line, a readable table, and what the HTML page plots.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::BenchArgs;
+use super::clients::ClientResult;
+use crate::process::Usage;
+
+/// Latency buckets per second of the run: bucket b counts latencies in [2^b, 2^(b+1)) µs.
+pub struct Timeline {
+    seconds: Vec<[AtomicU64; BUCKETS]>,
+}
+
+const BUCKETS: usize = 32;
+const TIMELINE_SECONDS: usize = 3600;
+
+impl Timeline {
+    pub fn new() -> Timeline {
+        Timeline {
+            seconds: (0..TIMELINE_SECONDS).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
+        }
+    }
+
+    /// `at` and `latency` in micros.
+    pub fn record(&self, at: u64, latency: u64) {
+        let second = (at / 1_000_000) as usize;
+        let bucket = (63 - latency.max(1).leading_zeros() as usize).min(BUCKETS - 1);
+        if let Some(row) = self.seconds.get(second) {
+            row[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Per second with deliveries: (second, count, p50 ms, p99 ms), from bucket upper bounds.
+    fn summary(&self) -> Vec<TimelinePoint> {
+        let mut out = Vec::new();
+        for (second, row) in self.seconds.iter().enumerate() {
+            let counts: Vec<u64> = row.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+            let total: u64 = counts.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let quantile = |q: f64| {
+                let target = (total as f64 * q).ceil() as u64;
+                let mut seen = 0;
+                for (b, c) in counts.iter().enumerate() {
+                    seen += c;
+                    if seen >= target {
+                        return (1u64 << (b + 1)) as f64 / 1000.0;
+                    }
+                }
+                f64::NAN
+            };
+            out.push(TimelinePoint {
+                second: second as u64,
+                deliveries: total,
+                p50_ms: quantile(0.5),
+                p99_ms: quantile(0.99),
+            });
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelinePoint {
+    pub second: u64,
+    pub deliveries: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+pub struct Outcome<'a> {
+    pub elapsed: Duration,
+    pub results: Vec<ClientResult>,
+    pub last_sent: Vec<(f64, f64)>,
+    pub server_cpu_seconds: Option<f64>,
+    pub server_peak_rss_bytes: Option<u64>,
+    pub bench_cpu_seconds: f64,
+    pub timeline: &'a Timeline,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub n: usize,
+    pub m: usize,
+    pub s: f64,
+    pub k: usize,
+    pub push: String,
+    pub t: f64,
+    pub ideal: f64,
+    pub overhead_pct: f64,
+    pub deliveries: u64,
+    pub expected: u64,
+    pub deliveries_per_s: f64,
+    pub updates_per_s: f64,
+    pub latency_ms: Latencies,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub consistent: bool,
+    pub errors: u64,
+    pub timed_out: bool,
+    pub server_cpu_s: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+    pub bench_cpu_s: f64,
+    /// Idle mode: connections held, and the server's RSS per connection.
+    pub idle_connections: Option<usize>,
+    pub idle_rss_bytes_per_connection: Option<f64>,
+    #[serde(skip)]
+    pub histogram: Vec<(f64, u64)>,
+    #[serde(skip)]
+    pub timeline: Vec<TimelinePoint>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latencies {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Report {
+    pub fn new(args: &BenchArgs, outcome: Outcome<'_>) -> Report {
+        let (n, m, k) = (args.clients, args.updates, args.maps);
+        let group = n / k;
+        let receivers = !args.no_receivers;
+        let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 2).expect("valid bounds");
+        let (mut deliveries, mut duplicates, mut out_of_order, mut errors, mut missing) = (0, 0, 0, 0, 0);
+        let mut consistent = receivers;
+        let mut done = true;
+        let mut last_done = 0u64;
+        for result in &outcome.results {
+            let _ = latency.add(&result.latency);
+            deliveries += result.received;
+            duplicates += result.duplicates;
+            out_of_order += result.out_of_order;
+            errors += result.errors;
+            match result.done_at {
+                Some(at) => last_done = last_done.max(at),
+                None => done = false,
+            }
+            if receivers {
+                for (local, (count, lat, lon)) in result.seen.iter().enumerate() {
+                    missing += (m as u64).saturating_sub(*count as u64);
+                    let sender = local * k + result.group;
+                    let (sent_lat, sent_lon) = outcome.last_sent[sender];
+                    consistent &= *count as usize == m && *lat == sent_lat && *lon == sent_lon;
+                }
+            }
+        }
+        let expected = if receivers { (n * group * m) as u64 } else { 0 };
+        let t = if done { last_done as f64 / 1e6 } else { outcome.elapsed.as_secs_f64() };
+        let ideal = args.interval * m as f64;
+        let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+        Report {
+            n,
+            m,
+            s: args.interval,
+            k,
+            push: format!("{:?}", args.push).to_lowercase(),
+            t,
+            ideal,
+            overhead_pct: if ideal > 0.0 { (t - ideal) / ideal * 100.0 } else { f64::NAN },
+            deliveries,
+            expected,
+            deliveries_per_s: deliveries as f64 / t,
+            updates_per_s: (n * m) as f64 / t,
+            latency_ms: if latency.is_empty() {
+                Latencies::default()
+            } else {
+                Latencies { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), max: latency.max() as f64 / 1000.0 }
+            },
+            missing,
+            duplicates,
+            out_of_order,
+            consistent,
+            errors,
+            timed_out: !done,
+            server_cpu_s: outcome.server_cpu_seconds,
+            server_peak_rss_mib: outcome.server_peak_rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
+            bench_cpu_s: outcome.bench_cpu_seconds,
+            idle_connections: None,
+            idle_rss_bytes_per_connection: None,
+            histogram: latency
+                .iter_log(1, 2.0)
+                .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_since_last_iteration()))
+                .collect(),
+            timeline: outcome.timeline.summary(),
+        }
+    }
+
+    pub fn idle(args: &BenchArgs, held: usize, before: Option<Usage>, after: Option<Usage>) -> Report {
+        let per_connection =
+            before.zip(after).map(|(b, a)| (a.rss_bytes as f64 - b.rss_bytes as f64) / held as f64);
+        Report {
+            n: args.clients,
+            m: 0,
+            s: 0.0,
+            k: args.maps,
+            push: "none".into(),
+            t: 0.0,
+            ideal: 0.0,
+            overhead_pct: 0.0,
+            deliveries: 0,
+            expected: 0,
+            deliveries_per_s: 0.0,
+            updates_per_s: 0.0,
+            latency_ms: Latencies::default(),
+            missing: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            consistent: true,
+            errors: (args.clients - held) as u64,
+            timed_out: false,
+            server_cpu_s: None,
+            server_peak_rss_mib: after.map(|u| u.peak_rss_bytes as f64 / (1024.0 * 1024.0)),
+            bench_cpu_s: 0.0,
+            idle_connections: Some(held),
+            idle_rss_bytes_per_connection: per_connection,
+            histogram: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Whether nothing went wrong: nothing missing, repeated or reordered, consistent.
+    pub fn clean(&self) -> bool {
+        let checked = self.expected > 0 || self.idle_connections.is_some();
+        self.missing == 0
+            && self.duplicates == 0
+            && self.out_of_order == 0
+            && self.errors == 0
+            && !self.timed_out
+            && (self.consistent || !checked)
+    }
+
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).expect("a report encodes")
+    }
+
+    pub fn table(&self) -> String {
+        let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_owned(), |v| format!("{v:.2} {unit}"));
+        let rows = [
+            ("clients (n)", self.n.to_string()),
+            ("updates each (m)", self.m.to_string()),
+            ("interval (s)", format!("{} s", self.s)),
+            ("maps (k)", self.k.to_string()),
+            ("push", self.push.clone()),
+            ("t", format!("{:.3} s", self.t)),
+            ("ideal (s·m)", format!("{:.3} s", self.ideal)),
+            ("overhead", format!("{:.2} %", self.overhead_pct)),
+            ("deliveries", format!("{} of {}", self.deliveries, self.expected)),
+            ("deliveries/s", format!("{:.0}", self.deliveries_per_s)),
+            ("updates/s", format!("{:.0}", self.updates_per_s)),
+            (
+                "latency p50/p90/p99/max",
+                format!(
+                    "{:.2} / {:.2} / {:.2} / {:.2} ms",
+                    self.latency_ms.p50, self.latency_ms.p90, self.latency_ms.p99, self.latency_ms.max
+                ),
+            ),
+            ("missing", self.missing.to_string()),
+            ("duplicates", self.duplicates.to_string()),
+            ("out of order", self.out_of_order.to_string()),
+            ("consistent", self.consistent.to_string()),
+            ("errors", self.errors.to_string()),
+            ("timed out", self.timed_out.to_string()),
+            ("server CPU", opt(self.server_cpu_s, "s")),
+            ("server peak RSS", opt(self.server_peak_rss_mib, "MiB")),
+            ("bench CPU", format!("{:.2} s", self.bench_cpu_s)),
+            ("idle connections", self.idle_connections.map_or("-".into(), |c| c.to_string())),
+            ("RSS per idle connection", opt(self.idle_rss_bytes_per_connection.map(|b| b / 1024.0), "KiB")),
+        ];
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+    }
+}
+
+/// A progress bar on a terminal (none otherwise, or with `--quiet`).
+pub fn progress(args: &BenchArgs, total: u64) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if args.quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} deliveries ({per_sec})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
