@@ -35,7 +35,6 @@ pub struct Shared {
     /// Per client: the last position sent, as f64 bits.
     last_sent: Vec<[AtomicU64; 2]>,
     pub deliveries: AtomicU64,
-    pub timeline: Timeline,
 }
 
 /// A client's view at the end of the run.
@@ -50,6 +49,7 @@ pub struct ClientResult {
     /// Per sender of its map (local index): how many updates arrived and the last position.
     pub seen: Vec<(u32, f64, f64)>,
     pub group: usize,
+    pub timeline: Timeline,
 }
 
 /// Opens a WebSocket with small buffers, from `source` if given.
@@ -64,7 +64,7 @@ pub async fn connect(url: &str, token: &str, source: Option<Ipv4Addr>) -> anyhow
     stream.set_nodelay(true)?;
     let mut request = format!("ws://{http}/api/v1/ws").into_client_request()?;
     request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
-    let config = WebSocketConfig::default().read_buffer_size(16 * 1024).write_buffer_size(0);
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024).write_buffer_size(0);
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
     Ok(ws)
 }
@@ -138,7 +138,6 @@ pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> 
         sent_ts: (0..n * m).map(|_| AtomicI64::new(0)).collect(),
         last_sent: (0..n).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
         deliveries: AtomicU64::new(0),
-        timeline: Timeline::new(),
     });
     let usage_before = world.server_usage();
     let bench_cpu_before = self_cpu_seconds();
@@ -202,7 +201,6 @@ pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> 
         server_cpu_seconds: usage_before.zip(usage_after).map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
         server_peak_rss_bytes: usage_after.map(|u| u.peak_rss_bytes),
         bench_cpu_seconds: self_cpu_seconds() - bench_cpu_before,
-        timeline: &shared.timeline,
     };
     Ok(Report::new(args, outcome))
 }
@@ -226,7 +224,7 @@ async fn client(
     plan: Plan,
     ws: Ws,
     shared: Arc<Shared>,
-    index: Arc<std::collections::HashMap<String, u32>>,
+    index: Arc<rustc_hash::FxHashMap<String, u32>>,
     rest: marauder_client::Client,
 ) -> ClientResult {
     let m = shared.m;
@@ -242,6 +240,7 @@ async fn client(
             done_at: None,
             seen: vec![(0, 0.0, 0.0); plan.group_size],
             group: plan.group,
+            timeline: Timeline::default(),
         },
     };
     let expected = if plan.receive { (plan.group_size * m) as u64 } else { 0 };
@@ -322,7 +321,7 @@ impl Receiver {
         text: &str,
         plan: &Plan,
         shared: &Shared,
-        index: &std::collections::HashMap<String, u32>,
+        index: &rustc_hash::FxHashMap<String, u32>,
     ) {
         let Ok(frame) = serde_json::from_str::<Frame>(text) else {
             self.result.errors += 1;
@@ -334,6 +333,7 @@ impl Receiver {
             return;
         }
         let now = shared.epoch.elapsed().as_micros() as u64;
+        let received_before = self.result.received;
         for event in frame.events {
             if event.seq <= self.last_seq {
                 self.result.duplicates += 1;
@@ -368,11 +368,11 @@ impl Receiver {
             }
             let latency = now.saturating_sub(sent_at).max(1);
             let _ = self.result.latency.record(latency);
-            shared.timeline.record(now, latency);
+            self.result.timeline.record(now, latency);
             *seen = (seen.0 + 1, event.lat.unwrap_or(f64::NAN), event.lon.unwrap_or(f64::NAN));
             self.result.received += 1;
-            shared.deliveries.fetch_add(1, Ordering::Relaxed);
         }
+        shared.deliveries.fetch_add(self.result.received - received_before, Ordering::Relaxed);
     }
 }
 

@@ -1,6 +1,5 @@
 //! The bench's results: one JSON line, a readable table, and what the HTML page plots.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -12,26 +11,33 @@ use super::clients::ClientResult;
 use crate::process::Usage;
 
 /// Latency buckets per second of the run: bucket b counts latencies in [2^b, 2^(b+1)) µs.
+/// Each client keeps its own (no shared counters on the receive path); they are merged.
+#[derive(Default)]
 pub struct Timeline {
-    seconds: Vec<[AtomicU64; BUCKETS]>,
+    seconds: Vec<[u32; BUCKETS]>,
 }
 
 const BUCKETS: usize = 32;
-const TIMELINE_SECONDS: usize = 3600;
 
 impl Timeline {
-    pub fn new() -> Timeline {
-        Timeline {
-            seconds: (0..TIMELINE_SECONDS).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
-        }
-    }
-
     /// `at` and `latency` in micros.
-    pub fn record(&self, at: u64, latency: u64) {
+    pub fn record(&mut self, at: u64, latency: u64) {
         let second = (at / 1_000_000) as usize;
         let bucket = (63 - latency.max(1).leading_zeros() as usize).min(BUCKETS - 1);
-        if let Some(row) = self.seconds.get(second) {
-            row[bucket].fetch_add(1, Ordering::Relaxed);
+        if self.seconds.len() <= second {
+            self.seconds.resize(second + 1, [0; BUCKETS]);
+        }
+        self.seconds[second][bucket] += 1;
+    }
+
+    pub fn merge(&mut self, other: &Timeline) {
+        if self.seconds.len() < other.seconds.len() {
+            self.seconds.resize(other.seconds.len(), [0; BUCKETS]);
+        }
+        for (mine, theirs) in self.seconds.iter_mut().zip(&other.seconds) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
         }
     }
 
@@ -39,7 +45,7 @@ impl Timeline {
     fn summary(&self) -> Vec<TimelinePoint> {
         let mut out = Vec::new();
         for (second, row) in self.seconds.iter().enumerate() {
-            let counts: Vec<u64> = row.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+            let counts: Vec<u64> = row.iter().map(|&c| c as u64).collect();
             let total: u64 = counts.iter().sum();
             if total == 0 {
                 continue;
@@ -74,14 +80,13 @@ pub struct TimelinePoint {
     pub p99_ms: f64,
 }
 
-pub struct Outcome<'a> {
+pub struct Outcome {
     pub elapsed: Duration,
     pub results: Vec<ClientResult>,
     pub last_sent: Vec<(f64, f64)>,
     pub server_cpu_seconds: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     pub bench_cpu_seconds: f64,
-    pub timeline: &'a Timeline,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,7 +131,7 @@ pub struct Latencies {
 }
 
 impl Report {
-    pub fn new(args: &BenchArgs, outcome: Outcome<'_>) -> Report {
+    pub fn new(args: &BenchArgs, outcome: Outcome) -> Report {
         let (n, m, k) = (args.clients, args.updates, args.maps);
         let group = n / k;
         let receivers = !args.no_receivers;
@@ -135,8 +140,10 @@ impl Report {
         let mut consistent = receivers;
         let mut done = true;
         let mut last_done = 0u64;
+        let mut timeline = Timeline::default();
         for result in &outcome.results {
             let _ = latency.add(&result.latency);
+            timeline.merge(&result.timeline);
             deliveries += result.received;
             duplicates += result.duplicates;
             out_of_order += result.out_of_order;
@@ -191,7 +198,7 @@ impl Report {
                 .iter_log(1, 2.0)
                 .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_since_last_iteration()))
                 .collect(),
-            timeline: outcome.timeline.summary(),
+            timeline: timeline.summary(),
         }
     }
 

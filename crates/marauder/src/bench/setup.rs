@@ -1,7 +1,7 @@
 //! Before the run: the server (started here or given), the players, the maps and the
 //! memberships, created with bounded concurrency.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -21,7 +21,7 @@ pub struct World {
     /// Map ids; client `i` is in map `i % k`.
     pub maps: Vec<String>,
     /// Player id → client index.
-    pub index: Arc<HashMap<String, u32>>,
+    pub index: Arc<FxHashMap<String, u32>>,
 }
 
 impl World {
