@@ -75,7 +75,10 @@ impl Session {
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Close(_))) | None => break None,
                     Some(Ok(message)) => {
-                        if self.handle(message, &mut sink).await.and(sink.flush().await).is_err() {
+                        // Boxed: its state (a subscribe's reads) would otherwise sit in every
+                        // idle session's future.
+                        let handled = Box::pin(self.handle(message, &mut sink)).await;
+                        if handled.and(sink.flush().await).is_err() {
                             break None;
                         }
                     }

@@ -19,8 +19,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/ws", get(upgrade))
 }
 
-/// Small buffers keep an idle connection cheap; writes are coalesced by the session anyway.
-const READ_BUFFER: usize = 4 * 1024;
+/// Small buffers keep an idle connection cheap: clients send small frames (a larger one
+/// grows the buffer while it is read), and writes are coalesced by the session anyway.
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
