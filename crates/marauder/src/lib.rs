@@ -29,8 +29,9 @@ pub struct ServeConfig {
     /// Events kept per map for `since` resume (at least 1000).
     #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1000..))]
     pub recent_events: u64,
-    /// How long a map's events are collected before they are sent as one frame, in ms.
-    #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = 5)]
+    /// How long a map's events are collected before they are sent as one frame, in ms
+    /// (BENCHMARKS.md has the measured trade-off between CPU and latency).
+    #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = 10)]
     pub batch_window_ms: u64,
     /// Bytes a WebSocket may have queued before its slowest subscription is dropped (`slow`).
     #[arg(long, env = "MARAUDER_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
@@ -48,7 +49,7 @@ impl ServeConfig {
             data_dir,
             trail_retention: 10_000,
             recent_events: 1024,
-            batch_window_ms: 5,
+            batch_window_ms: 10,
             outbox_bytes: 1024 * 1024,
             max_ws_per_player: 16,
         }

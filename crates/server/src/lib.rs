@@ -14,7 +14,6 @@ mod session;
 mod state;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -49,8 +48,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// The default batching window of the hub.
-pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_millis(5);
 
 /// Serves the API on `listener` until `shutdown` is cancelled; then stops accepting, closes
 /// every WebSocket with 1001, waits for the sessions, and flushes the backends.
