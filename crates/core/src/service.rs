@@ -245,11 +245,11 @@ impl Marauder {
     pub async fn post_location(&self, player: &Player, input: &LocationInput) -> Result<Accepted, CoreError> {
         let fix = validate_fix(input, now_millis())?;
         self.store.append_trail(&player.id, &fix).await?;
-        let maps = self.store.maps_of(&player.id).await?;
+        let maps = self.store.map_ids_of(&player.id).await?;
         let mut informed = 0;
-        for map in maps {
+        for map in maps.iter() {
             let change = Change::Location(self.located(player, fix.clone()));
-            if self.feed.publish(&map.id, change).await?.is_some() {
+            if self.feed.publish(map, change).await?.is_some() {
                 informed += 1;
             }
         }

@@ -4,6 +4,8 @@
 //! may group-commit a short window later (the embedded one: at most ~100 ms) but must show to
 //! reads at once.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use marauder_protocol::{Fix, Millis, Visibility};
 
@@ -59,6 +61,9 @@ pub trait Store: Send + Sync + 'static {
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
     /// The maps a player belongs to.
     async fn maps_of(&self, player: &PlayerId) -> Result<Vec<MapRecord>>;
+    /// The ids of the maps a player belongs to: asked on every location, so a backend
+    /// should answer it from memory where it can.
+    async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>>;
     /// Whether the player was not a member before.
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
     /// Whether the player was a member before.

@@ -34,6 +34,9 @@ pub struct Options {
     pub recent_events: usize,
     /// How long trail points may wait in memory before they are committed.
     pub trail_commit_interval: Duration,
+    /// redb's page cache. Its default (1 GiB) would hold every trail page ever written; the
+    /// OS page cache serves re-reads of older ones.
+    pub cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             trail_retention: 10_000,
             recent_events: 1024,
             trail_commit_interval: Duration::from_millis(100),
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

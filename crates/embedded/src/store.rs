@@ -1,7 +1,9 @@
 //! [`Store`] on redb: reads go straight to a read transaction; writes go through the
 //! group-committing [`Writer`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Fix, Millis, Visibility};
@@ -16,13 +18,43 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
     writer: Writer,
     trails: Arc<TrailBuffer>,
+    memberships: MembershipCache,
+}
+
+/// Each player's map ids, kept in memory for the location path. An entry is filled from a
+/// read transaction and dropped after every committed change of that player's memberships;
+/// `epoch` keeps a read that raced a change from filling in what it read before it.
+#[derive(Default)]
+struct MembershipCache {
+    epoch: AtomicU64,
+    maps: Mutex<HashMap<PlayerId, Arc<[MapId]>>>,
+}
+
+impl MembershipCache {
+    fn get(&self, player: &PlayerId) -> Option<Arc<[MapId]>> {
+        self.maps.lock().unwrap().get(player).cloned()
+    }
+
+    fn fill(&self, player: &PlayerId, read_at: u64, maps: Arc<[MapId]>) {
+        let mut cached = self.maps.lock().unwrap();
+        if self.epoch.load(Ordering::Acquire) == read_at {
+            cached.insert(player.clone(), maps);
+        }
+    }
+
+    /// Called after a change of the player's memberships is committed.
+    fn forget(&self, player: &PlayerId) {
+        let mut cached = self.maps.lock().unwrap();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        cached.remove(player);
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl EmbeddedStore {
     pub(crate) fn new(db: Arc<Database>, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
-        EmbeddedStore { db, writer, trails }
+        EmbeddedStore { db, writer, trails, memberships: MembershipCache::default() }
     }
 
     fn read(&self) -> Result<ReadTransaction> {
@@ -141,6 +173,7 @@ impl Store for EmbeddedStore {
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
         let reply = self.writer.call(Op::DeletePlayer(id.clone())).await?;
         self.trails.forget(id);
+        self.memberships.forget(id);
         match reply {
             Reply::Maps(maps) => Ok(maps),
             _ => unreachable!("DeletePlayer answers Maps"),
@@ -148,7 +181,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {
-        self.writer.call(Op::CreateMap(map)).await.map(|_| ())
+        let owner = map.owner.clone();
+        self.writer.call(Op::CreateMap(map)).await?;
+        self.memberships.forget(&owner);
+        Ok(())
     }
 
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
@@ -198,11 +234,26 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        self.changed(Op::AddMember(map.clone(), player.clone())).await
+        let changed = self.changed(Op::AddMember(map.clone(), player.clone())).await?;
+        self.memberships.forget(player);
+        Ok(changed)
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        self.changed(Op::RemoveMember(map.clone(), player.clone())).await
+        let changed = self.changed(Op::RemoveMember(map.clone(), player.clone())).await?;
+        self.memberships.forget(player);
+        Ok(changed)
+    }
+
+    async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>> {
+        if let Some(maps) = self.memberships.get(player) {
+            return Ok(maps);
+        }
+        let read_at = self.memberships.epoch.load(Ordering::Acquire);
+        let ids = pairs_of(&self.read()?, codec::MEMBERSHIPS, player.as_str())?;
+        let maps: Arc<[MapId]> = ids.iter().filter_map(|id| MapId::parse(id)).collect();
+        self.memberships.fill(player, read_at, maps.clone());
+        Ok(maps)
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {

@@ -48,7 +48,6 @@ impl Default for ServerConfig {
     }
 }
 
-
 /// Serves the API on `listener` until `shutdown` is cancelled; then stops accepting, closes
 /// every WebSocket with 1001, waits for the sessions, and flushes the backends.
 pub async fn serve(
