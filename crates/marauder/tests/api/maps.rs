@@ -121,8 +121,10 @@ async fn leaving_publishes_and_ends_the_leavers_subscriptions() {
     harry.post_location(&loc(3.0, 4.0)).await.unwrap();
     let events = recv_events(&mut harry_live, &map.id, 1).await;
     assert_eq!(events[0].seq, seq + 2, "the next event follows the left with no gap");
+    assert_eq!(ron.post_location(&loc(5.0, 5.0)).await.unwrap().maps, 0, "a leaver informs the map no more");
     let other = ron.create_map("The Burrow", None).await.unwrap();
     assert_eq!(subscribe(&mut ron_live, &other.id).await, 0);
+    assert_eq!(ron.post_location(&loc(5.0, 5.0)).await.unwrap().maps, 1, "a new map is informed at once");
     // And Ron no longer reads the map he left.
     assert_eq!(ron.locations(&map.id).await.unwrap_err().code(), Some(ErrorCode::Forbidden));
     app.stop().await;
