@@ -251,6 +251,8 @@ async fn client(
     // After the last update, a frame the server must refuse: its answer proves every
     // update before it was handled (the ingest measure, when nothing is received).
     let mut fenced = plan.receive || plan.push == Push::Rest;
+    let deadline = tokio::time::sleep_until(plan.deadline.into());
+    tokio::pin!(deadline);
     loop {
         if sent == m && fenced && state.result.received >= expected {
             state.result.done_at = Some(shared.epoch.elapsed().as_micros() as u64);
@@ -299,7 +301,7 @@ async fn client(
                     fenced = true;
                 }
             },
-            _ = tokio::time::sleep_until(plan.deadline.into()) => break,
+            _ = &mut deadline => break,
         }
     }
     let _ = close(&mut sink).await;
