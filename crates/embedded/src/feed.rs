@@ -16,8 +16,9 @@ use crate::store::{latest_point, pairs_of, read_player};
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Writer};
 
-/// How far ahead seqs are reserved: one fsync per this many events of a map.
-const SEQ_BLOCK: u64 = 1 << 16;
+/// How far ahead seqs are reserved: one fsync per this many events of a map. After a crash
+/// a map's seq jumps by at most this much.
+const SEQ_BLOCK: u64 = 1 << 20;
 
 pub struct EmbeddedFeed {
     db: Arc<Database>,
@@ -34,6 +35,8 @@ struct MapState {
     reserved: u64,
     /// A reservation above `reserved` is on its way to disk.
     extending: bool,
+    /// Held by the publisher that waits for a reservation.
+    reserving: Arc<tokio::sync::Mutex<()>>,
     recent: VecDeque<Arc<Event>>,
     members: HashSet<String>,
     latest: HashMap<String, PlayerLocation>,
@@ -124,6 +127,7 @@ impl EmbeddedFeed {
             seq: reserved.saturating_sub(1),
             reserved,
             extending: false,
+            reserving: Arc::default(),
             recent: VecDeque::with_capacity(self.recent_events.min(64)),
             members,
             latest,
@@ -148,7 +152,6 @@ impl EmbeddedFeed {
         self.writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await?;
         let mut state = state.lock().unwrap();
         state.reserved = state.reserved.max(at_least);
-        state.extending = false;
         Ok(())
     }
 }
@@ -159,7 +162,7 @@ impl Feed for EmbeddedFeed {
         let state = self.state(map)?;
         let mut change = Some(change);
         loop {
-            let needed = {
+            let gate = {
                 let mut s = state.lock().unwrap();
                 if s.seq + 1 < s.reserved {
                     let change = change.take().expect("taken once, then we return");
@@ -182,9 +185,18 @@ impl Feed for EmbeddedFeed {
                     }
                     return Ok(Some(seq));
                 }
-                s.seq + SEQ_BLOCK
+                s.reserving.clone()
             };
-            self.reserve(map, &state, needed).await?;
+            // One reservation at a time per map: the publishers that queued behind it find
+            // the room it made instead of each asking the writer for the same block.
+            let _turn = gate.lock().await;
+            let needed = {
+                let s = state.lock().unwrap();
+                (s.seq + 1 >= s.reserved).then_some(s.seq + SEQ_BLOCK)
+            };
+            if let Some(at_least) = needed {
+                self.reserve(map, &state, at_least).await?;
+            }
         }
     }
 

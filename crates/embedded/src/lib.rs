@@ -34,6 +34,8 @@ pub struct Options {
     pub recent_events: usize,
     /// How long trail points may wait in memory before they are committed.
     pub trail_commit_interval: Duration,
+    /// Trail points that may wait in memory for their commit; past it, senders wait.
+    pub max_pending_points: usize,
     /// redb's page cache. Its default (1 GiB) would hold every trail page ever written; the
     /// OS page cache serves re-reads of older ones.
     pub cache_bytes: usize,
@@ -46,6 +48,7 @@ impl Default for Options {
             recent_events: 1024,
             trail_commit_interval: Duration::from_millis(100),
             cache_bytes: 64 * 1024 * 1024,
+            max_pending_points: 100_000,
         }
     }
 }
@@ -75,7 +78,7 @@ pub fn open(dir: &Path, options: Options, sink: Arc<dyn EventSink>) -> Result<Em
         redb::Database::create(dir.join("marauder.redb")).map_err(|e| internal("opening the database", e))?;
     let db = Arc::new(db);
     codec::create_tables(&db)?;
-    let trails = Arc::new(trails::TrailBuffer::default());
+    let trails = Arc::new(trails::TrailBuffer::new(options.max_pending_points));
     let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
     let store = Arc::new(EmbeddedStore::new(db.clone(), writer.clone(), trails.clone()));
     let feed = Arc::new(EmbeddedFeed::new(db, writer, trails, sink, options.recent_events));

@@ -257,7 +257,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
-        self.trails.push(player, fix.clone());
+        self.trails.push(player, fix.clone()).await;
         Ok(())
     }
 

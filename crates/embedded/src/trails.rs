@@ -1,5 +1,7 @@
 //! Trail points acknowledged but not yet committed. Reads merge them with the database, so
-//! a point is visible from the moment its 202 is sent.
+//! a point is visible from the moment its 202 is sent. The buffer holds a bounded number of
+//! points: when the writer falls behind, new points wait for room (backpressure on the
+//! senders) instead of growing memory.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use marauder_core::PlayerId;
 use marauder_core::protocol::Fix;
+use tokio::sync::Semaphore;
 
 /// One player's pending points, each with the unique part of its key.
 pub type Points = Vec<(u64, Fix)>;
@@ -16,6 +19,8 @@ pub struct TrailBuffer {
     inner: Mutex<Buffered>,
     /// The unique part of trail keys; seeded from the clock so keys of different runs differ.
     next_unique: AtomicU64,
+    /// One permit per point the buffer still has room for.
+    room: Semaphore,
 }
 
 #[derive(Default)]
@@ -25,15 +30,20 @@ struct Buffered {
     committing: Arc<Batch>,
 }
 
-impl Default for TrailBuffer {
-    fn default() -> Self {
-        let seed = marauder_core::now_millis() as u64 * 1000;
-        TrailBuffer { inner: Mutex::default(), next_unique: AtomicU64::new(seed) }
-    }
-}
-
 impl TrailBuffer {
-    pub fn push(&self, player: &PlayerId, fix: Fix) {
+    /// A buffer of at most `capacity` uncommitted points (pending and committing).
+    pub fn new(capacity: usize) -> TrailBuffer {
+        let seed = marauder_core::now_millis() as u64 * 1000;
+        TrailBuffer {
+            inner: Mutex::default(),
+            next_unique: AtomicU64::new(seed),
+            room: Semaphore::new(capacity.min(Semaphore::MAX_PERMITS)),
+        }
+    }
+
+    /// Adds a point, waiting while the buffer is full.
+    pub async fn push(&self, player: &PlayerId, fix: Fix) {
+        self.room.acquire().await.expect("the semaphore is never closed").forget();
         let unique = self.next_unique.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap();
         inner.pending.entry(player.clone()).or_default().push((unique, fix));
@@ -47,8 +57,15 @@ impl TrailBuffer {
         batch
     }
 
+    /// The committing batch is on disk (or lost with a failed commit): make room.
     pub fn finish_commit(&self) {
-        self.inner.lock().unwrap().committing = Arc::default();
+        let done = std::mem::take(&mut self.inner.lock().unwrap().committing);
+        self.room.add_permits(done.values().map(Vec::len).sum());
+    }
+
+    /// Points waiting for the next commit.
+    pub fn pending_len(&self) -> usize {
+        self.inner.lock().unwrap().pending.values().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -57,7 +74,8 @@ impl TrailBuffer {
 
     /// Forgets a deleted player's uncommitted points.
     pub fn forget(&self, player: &PlayerId) {
-        self.inner.lock().unwrap().pending.remove(player);
+        let removed = self.inner.lock().unwrap().pending.remove(player);
+        self.room.add_permits(removed.map_or(0, |points| points.len()));
     }
 
     /// The player's uncommitted points (pending and committing).
@@ -66,5 +84,49 @@ impl TrailBuffer {
         let committing = inner.committing.get(player).into_iter().flatten();
         let pending = inner.pending.get(player).into_iter().flatten();
         committing.chain(pending).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use super::*;
+
+    fn fix(ts: i64) -> Fix {
+        Fix { lat: 1.0, lon: 2.0, accuracy: None, altitude: None, speed: None, heading: None, ts }
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_makes_senders_wait_for_a_commit() {
+        let buffer = TrailBuffer::new(2);
+        let player = PlayerId::parse("p").unwrap();
+        buffer.push(&player, fix(1)).await;
+        buffer.push(&player, fix(2)).await;
+        let mut third = std::pin::pin!(buffer.push(&player, fix(3)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(third.as_mut().poll(&mut cx).is_pending(), "no room for a third point");
+
+        let batch = buffer.start_commit();
+        assert_eq!(batch[&player].len(), 2);
+        assert_eq!(buffer.points_of(&player).len(), 2, "points being committed are still read");
+        assert!(third.as_mut().poll(&mut cx).is_pending(), "points being committed still take room");
+
+        buffer.finish_commit();
+        assert!(third.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(buffer.pending_len(), 1);
+        assert_eq!(buffer.points_of(&player).iter().map(|(_, f)| f.ts).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_player_frees_its_room() {
+        let buffer = TrailBuffer::new(1);
+        let player = PlayerId::parse("p").unwrap();
+        buffer.push(&player, fix(1)).await;
+        buffer.forget(&player);
+        assert!(buffer.is_empty());
+        let mut next = std::pin::pin!(buffer.push(&player, fix(2)));
+        assert!(next.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready());
     }
 }

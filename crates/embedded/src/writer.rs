@@ -95,26 +95,53 @@ fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::
             }
             continue;
         }
-        let batch = trails.start_commit();
         let (ops, replies): (Vec<Op>, Vec<_>) = requests.into_iter().unzip();
-        match commit(&db, &batch, ops, &options) {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
+        if !ops.is_empty() && trails.pending_len() > PIGGYBACK_POINTS {
+            // Acknowledged writes do not wait behind a large batch of trail points.
+            commit_logged(&db, &Batch::default(), ops, replies, &options);
+            if trails_due {
+                commit_logged(&db, &trails.start_commit(), Vec::new(), Vec::new(), &options);
+                trails.finish_commit();
             }
-            Err(err) => {
-                let points: usize = batch.values().map(Vec::len).sum();
-                tracing::error!(error = %err, points, "commit failed; its trail points are lost");
-                for reply in replies {
-                    let _ = reply.send(Err(internal("commit", &err)));
-                }
-            }
+        } else {
+            // A few pending points ride along with the writes; or the points are due.
+            commit_logged(&db, &trails.start_commit(), ops, replies, &options);
+            trails.finish_commit();
         }
-        trails.finish_commit();
-        next_trail_commit = Instant::now() + options.trail_commit_interval;
+        if trails_due {
+            next_trail_commit = Instant::now() + options.trail_commit_interval;
+        }
         if closing {
             return;
+        }
+    }
+}
+
+/// Trail points an acknowledged write takes into its own commit.
+const PIGGYBACK_POINTS: usize = 4096;
+
+/// Commits and answers every request; a failed commit answers each with the error.
+fn commit_logged(
+    db: &Database,
+    batch: &Batch,
+    ops: Vec<Op>,
+    replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
+    options: &Options,
+) {
+    let started = Instant::now();
+    let (op_count, points) = (ops.len(), batch.values().map(Vec::len).sum::<usize>());
+    match commit(db, batch, ops, options) {
+        Ok(results) => {
+            tracing::debug!(ops = op_count, points, took = ?started.elapsed(), "committed");
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, points, "commit failed; its trail points are lost");
+            for reply in replies {
+                let _ = reply.send(Err(internal("commit", &err)));
+            }
         }
     }
 }
