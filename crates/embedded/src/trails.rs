@@ -57,10 +57,23 @@ impl TrailBuffer {
         batch
     }
 
-    /// The committing batch is on disk (or lost with a failed commit): make room.
-    pub fn finish_commit(&self) {
-        let done = std::mem::take(&mut self.inner.lock().unwrap().committing);
-        self.room.add_permits(done.values().map(Vec::len).sum());
+    /// Ends a commit: when it succeeded the batch is on disk and its room is freed; when it
+    /// failed its points go back to pending, for the next commit (acknowledged points are
+    /// never dropped; a store that cannot commit fills up and makes senders wait).
+    pub fn finish_commit(&self, committed: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        let done = std::mem::take(&mut inner.committing);
+        if committed {
+            drop(inner);
+            self.room.add_permits(done.values().map(Vec::len).sum());
+            return;
+        }
+        let done = Arc::try_unwrap(done).unwrap_or_else(|shared| (*shared).clone());
+        for (player, mut points) in done {
+            let pending = inner.pending.entry(player).or_default();
+            points.append(pending);
+            *pending = points;
+        }
     }
 
     /// Points waiting for the next commit.
@@ -113,10 +126,22 @@ mod tests {
         assert_eq!(buffer.points_of(&player).len(), 2, "points being committed are still read");
         assert!(third.as_mut().poll(&mut cx).is_pending(), "points being committed still take room");
 
-        buffer.finish_commit();
+        buffer.finish_commit(true);
         assert!(third.as_mut().poll(&mut cx).is_ready());
         assert_eq!(buffer.pending_len(), 1);
         assert_eq!(buffer.points_of(&player).iter().map(|(_, f)| f.ts).collect::<Vec<_>>(), vec![3]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_puts_its_points_back_in_order() {
+        let buffer = TrailBuffer::new(10);
+        let player = PlayerId::parse("p").unwrap();
+        buffer.push(&player, fix(1)).await;
+        let _batch = buffer.start_commit();
+        buffer.push(&player, fix(2)).await;
+        buffer.finish_commit(false);
+        let batch = buffer.start_commit();
+        assert_eq!(batch[&player].iter().map(|(_, f)| f.ts).collect::<Vec<_>>(), vec![1, 2]);
     }
 
     #[tokio::test]

@@ -100,13 +100,13 @@ fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::
             // Acknowledged writes do not wait behind a large batch of trail points.
             commit_logged(&db, &Batch::default(), ops, replies, &options);
             if trails_due {
-                commit_logged(&db, &trails.start_commit(), Vec::new(), Vec::new(), &options);
-                trails.finish_commit();
+                let committed = commit_logged(&db, &trails.start_commit(), Vec::new(), Vec::new(), &options);
+                trails.finish_commit(committed);
             }
         } else {
             // A few pending points ride along with the writes; or the points are due.
-            commit_logged(&db, &trails.start_commit(), ops, replies, &options);
-            trails.finish_commit();
+            let committed = commit_logged(&db, &trails.start_commit(), ops, replies, &options);
+            trails.finish_commit(committed);
         }
         if trails_due {
             next_trail_commit = Instant::now() + options.trail_commit_interval;
@@ -121,13 +121,14 @@ fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::
 const PIGGYBACK_POINTS: usize = 4096;
 
 /// Commits and answers every request; a failed commit answers each with the error.
+/// Answers whether the commit succeeded.
 fn commit_logged(
     db: &Database,
     batch: &Batch,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
-) {
+) -> bool {
     let started = Instant::now();
     let (op_count, points) = (ops.len(), batch.values().map(Vec::len).sum::<usize>());
     match commit(db, batch, ops, options) {
@@ -136,12 +137,14 @@ fn commit_logged(
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
+            true
         }
         Err(err) => {
-            tracing::error!(error = %err, points, "commit failed; its trail points are lost");
+            tracing::error!(error = %err, points, "commit failed; its trail points wait for the next");
             for reply in replies {
                 let _ = reply.send(Err(internal("commit", &err)));
             }
+            false
         }
     }
 }
