@@ -116,12 +116,6 @@ impl Hub {
         }
     }
 
-    /// Number of maps with local subscribers.
-    #[cfg(test)]
-    pub fn topics(&self) -> usize {
-        self.topics.lock().unwrap().len()
-    }
-
     /// Number of local subscribers of a map.
     pub fn subscribers(&self, map: &MapId) -> usize {
         let topic = self.topics.lock().unwrap().get(map).cloned();

@@ -23,7 +23,9 @@ pub fn router() -> Router<AppState> {
 /// grows the buffer while it is read), and writes are coalesced by the session anyway.
 const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
-const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Past `WRITE_BUFFER` a send waits for the socket, so this bounds only the largest single
+/// frame, which must fit: a snapshot of a large map, or a replay of its recent events.
+const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 
 async fn upgrade(
     State(state): State<AppState>,
