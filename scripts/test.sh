@@ -1,6 +1,34 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI runs (.ci/run) and what a developer runs.
-# Needs only a Rust toolchain; every test starts its own servers on free loopback ports.
+#
+# Needs a Rust toolchain, and redis-server, redis-cli and nginx for the Redis and
+# load-balancer tests: when one is missing and this runs as root (as in CI), it installs
+# them with apt-get; otherwise it names the packages to install. Every test starts its own
+# servers on free loopback ports.
+#
+# The contract suite (tests/api) runs three times, once per backend: the embedded default,
+# one Redis, and a three-master Redis Cluster (MARAUDER_TEST_BACKEND).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # The packages start system services; the tests start their own servers.
+        service redis-server stop >/dev/null 2>&1 || true
+        service nginx stop >/dev/null 2>&1 || true
+    else
+        echo "missing: ${missing[*]} (Debian: sudo apt-get install -y ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
 cargo test --workspace --locked "$@"
+MARAUDER_TEST_BACKEND=redis cargo test --locked -p marauder --test api "$@"
+MARAUDER_TEST_BACKEND=redis-cluster cargo test --locked -p marauder --test api "$@"

@@ -48,6 +48,21 @@ pub trait EventSink: Send + Sync + 'static {
     fn deliver(&self, map: &MapId, event: Arc<Event>);
 }
 
+/// Held while this handler wants a map's events handed to its sink; dropping it ends that.
+/// A backend that delivers every map's events anyway hands out [`Listening::always`].
+pub struct Listening(#[allow(dead_code)] Option<Box<dyn Send + Sync>>);
+
+impl Listening {
+    pub fn always() -> Listening {
+        Listening(None)
+    }
+
+    /// Listening that ends when `guard` is dropped.
+    pub fn until_dropped(guard: impl Send + Sync + 'static) -> Listening {
+        Listening(Some(Box::new(guard)))
+    }
+}
+
 #[async_trait]
 pub trait Feed: Send + Sync + 'static {
     /// Gives `change` the map's next seq, buffers it, applies it to the map's latest
@@ -57,6 +72,9 @@ pub trait Feed: Send + Sync + 'static {
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError>;
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError>;
     async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError>;
+    /// From when this returns until the answer is dropped, every event of `map` published
+    /// by any handler reaches this handler's sink, in seq order.
+    async fn listen(&self, map: &MapId) -> Result<Listening, StoreError>;
     /// Makes the current seq of every map durable (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 }

@@ -14,7 +14,7 @@ mod store;
 
 pub use domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 pub use error::CoreError;
-pub use feed::{Change, EventSink, Feed, Replay, Snapshot};
+pub use feed::{Change, EventSink, Feed, Listening, Replay, Snapshot};
 pub use secret::{InviteCode, Token, TokenHash};
 pub use service::{Limits, Marauder, Player};
 pub use store::{MapRecord, PlayerRecord, Store, StoreError};

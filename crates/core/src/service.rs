@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 use crate::error::CoreError;
-use crate::feed::{Change, Feed, Replay, Snapshot};
+use crate::feed::{Change, Feed, Listening, Replay, Snapshot};
 use crate::secret::{InviteCode, Token, TokenHash};
 use crate::store::{MapRecord, PlayerRecord, Store};
 
@@ -244,8 +244,7 @@ impl Marauder {
     /// in; answers how many maps were informed.
     pub async fn post_location(&self, player: &Player, input: &LocationInput) -> Result<Accepted, CoreError> {
         let fix = validate_fix(input, now_millis())?;
-        self.store.append_trail(&player.id, &fix).await?;
-        let maps = self.store.map_ids_of(&player.id).await?;
+        let maps = self.store.append_trail_and_map_ids(&player.id, &fix).await?;
         let mut informed = 0;
         for map in maps.iter() {
             let change = Change::Location(self.located(player, fix.clone()));
@@ -300,6 +299,11 @@ impl Marauder {
 
     pub async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, CoreError> {
         Ok(self.feed.replay(map, since).await?)
+    }
+
+    /// Has `map`'s events delivered to this handler's sink while the answer is held.
+    pub async fn listen(&self, map: &MapId) -> Result<Listening, CoreError> {
+        Ok(self.feed.listen(map).await?)
     }
 
     /// Makes everything acknowledged durable; called once on shutdown.

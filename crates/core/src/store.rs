@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use marauder_protocol::{Fix, Millis, Visibility};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{MapId, PlayerId};
 use crate::secret::TokenHash;
@@ -42,6 +43,78 @@ pub struct MapRecord {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+// How a backend keeps a record: JSON, without the id (the key holds it).
+
+#[derive(Serialize, Deserialize)]
+struct StoredPlayer {
+    name: String,
+    token_hash: [u8; 32],
+    created_at: Millis,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredMap {
+    name: String,
+    owner: String,
+    visibility: Visibility,
+    invite_code: Option<String>,
+    created_at: Millis,
+}
+
+impl PlayerRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = StoredPlayer {
+            name: self.name.clone(),
+            token_hash: self.token_hash.0,
+            created_at: self.created_at,
+        };
+        serde_json::to_vec(&stored).expect("a player always encodes")
+    }
+
+    pub fn decode(id: &str, bytes: &[u8]) -> Result<PlayerRecord> {
+        let stored: StoredPlayer = serde_json::from_slice(bytes).map_err(|e| corrupt("a player", e))?;
+        Ok(PlayerRecord {
+            id: stored_id(PlayerId::parse(id))?,
+            name: stored.name,
+            token_hash: TokenHash(stored.token_hash),
+            created_at: stored.created_at,
+        })
+    }
+}
+
+impl MapRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = StoredMap {
+            name: self.name.clone(),
+            owner: self.owner.to_string(),
+            visibility: self.visibility,
+            invite_code: self.invite_code.clone(),
+            created_at: self.created_at,
+        };
+        serde_json::to_vec(&stored).expect("a map always encodes")
+    }
+
+    pub fn decode(id: &str, bytes: &[u8]) -> Result<MapRecord> {
+        let stored: StoredMap = serde_json::from_slice(bytes).map_err(|e| corrupt("a map", e))?;
+        Ok(MapRecord {
+            id: stored_id(MapId::parse(id))?,
+            name: stored.name,
+            owner: stored_id(PlayerId::parse(&stored.owner))?,
+            visibility: stored.visibility,
+            invite_code: stored.invite_code,
+            created_at: stored.created_at,
+        })
+    }
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(format!("decoding {what}: {err}"))
+}
+
+fn stored_id<T>(id: Option<T>) -> Result<T> {
+    id.ok_or_else(|| StoreError::Internal("a stored id is malformed".into()))
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn create_player(&self, player: PlayerRecord) -> Result<()>;
@@ -70,6 +143,12 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()>;
+    /// [`Store::append_trail`], then [`Store::map_ids_of`]: the location hot path, which a
+    /// backend over the network answers in one round trip.
+    async fn append_trail_and_map_ids(&self, player: &PlayerId, fix: &Fix) -> Result<Arc<[MapId]>> {
+        self.append_trail(player, fix).await?;
+        self.map_ids_of(player).await
+    }
     /// Points with `ts > since`, oldest first, at most `limit`.
     async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>>;
     /// The point with the greatest `ts`.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Event, EventBody, PlayerLocation};
-use marauder_core::{Change, EventSink, Feed, MapId, PlayerId, Replay, Snapshot, StoreError};
+use marauder_core::{Change, EventSink, Feed, Listening, MapId, PlayerId, Replay, Snapshot, StoreError};
 use redb::{Database, ReadableDatabase};
 
 use crate::codec::{self, db_err};
@@ -220,6 +220,10 @@ impl Feed for EmbeddedFeed {
             }
             _ => Ok(Replay::Reset(s.snapshot())),
         }
+    }
+
+    async fn listen(&self, _map: &MapId) -> Result<Listening, StoreError> {
+        Ok(Listening::always()) // Every publish is in this process and reaches the sink.
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -72,13 +72,13 @@ impl EmbeddedStore {
 pub(crate) fn read_player(txn: &ReadTransaction, id: &str) -> Result<Option<PlayerRecord>> {
     let players = txn.open_table(codec::PLAYERS).map_err(db_err)?;
     let row = players.get(id).map_err(db_err)?;
-    row.map(|v| codec::decode_player(id, v.value())).transpose()
+    row.map(|v| PlayerRecord::decode(id, v.value())).transpose()
 }
 
 fn read_map(txn: &ReadTransaction, id: &str) -> Result<Option<MapRecord>> {
     let maps = txn.open_table(codec::MAPS).map_err(db_err)?;
     let row = maps.get(id).map_err(db_err)?;
-    row.map(|v| codec::decode_map(id, v.value())).transpose()
+    row.map(|v| MapRecord::decode(id, v.value())).transpose()
 }
 
 /// The second halves of the `(first, second)` keys whose first half is `first`.
@@ -197,7 +197,7 @@ impl Store for EmbeddedStore {
         let mut out = Vec::new();
         for row in maps.iter().map_err(db_err)? {
             let (id, value) = row.map_err(db_err)?;
-            let map = codec::decode_map(id.value(), value.value())?;
+            let map = MapRecord::decode(id.value(), value.value())?;
             if map.visibility == Visibility::Public {
                 let members = pairs_of(&txn, codec::MEMBERS, id.value())?.len() as u64;
                 out.push((map, members));

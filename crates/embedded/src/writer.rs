@@ -203,7 +203,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::CreatePlayer(player) => {
             txn.open_table(codec::PLAYERS)
                 .map_err(db_err)?
-                .insert(player.id.as_str(), codec::encode_player(&player).as_slice())
+                .insert(player.id.as_str(), player.encode().as_slice())
                 .map_err(db_err)?;
             txn.open_table(codec::TOKENS)
                 .map_err(db_err)?
@@ -215,7 +215,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::CreateMap(map) => {
             txn.open_table(codec::MAPS)
                 .map_err(db_err)?
-                .insert(map.id.as_str(), codec::encode_map(&map).as_slice())
+                .insert(map.id.as_str(), map.encode().as_slice())
                 .map_err(db_err)?;
             set_member(txn, &map.id, &map.owner, true)?;
             Ok(Reply::Done)
@@ -272,7 +272,7 @@ fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>
         .map_err(db_err)?
         .remove(id)
         .map_err(db_err)?
-        .map(|v| codec::decode_player(id, v.value()))
+        .map(|v| PlayerRecord::decode(id, v.value()))
         .transpose()?
     else {
         return Ok(Vec::new());

@@ -1,4 +1,5 @@
-//! The composition root: the only place that knows which backend runs. `main` parses the
+//! The composition root: the only place that knows which backend runs (the embedded store
+//! by default, Redis with `--redis`). `main` parses the
 //! command line into a [`ServeConfig`]; tests build one and call [`run`] on port 0.
 
 pub mod bench;
@@ -39,6 +40,17 @@ pub struct ServeConfig {
     /// WebSocket connections allowed per player.
     #[arg(long, env = "MARAUDER_MAX_WS_PER_PLAYER", default_value_t = 16)]
     pub max_ws_per_player: usize,
+    /// Keep all state in Redis instead of the data directory, so that many handlers can
+    /// share it: `redis://host:port`, or with `--redis-cluster` any cluster nodes, comma
+    /// separated.
+    #[arg(long, env = "MARAUDER_REDIS", value_delimiter = ',')]
+    pub redis: Vec<String>,
+    /// The `--redis` URLs are nodes of a Redis Cluster (sharded pub/sub).
+    #[arg(long, env = "MARAUDER_REDIS_CLUSTER", requires = "redis")]
+    pub redis_cluster: bool,
+    /// Prefix of every Redis key and channel, so that deployments can share a Redis.
+    #[arg(long, env = "MARAUDER_REDIS_PREFIX", default_value = "marauder")]
+    pub redis_prefix: String,
 }
 
 impl ServeConfig {
@@ -52,6 +64,9 @@ impl ServeConfig {
             batch_window_ms: 10,
             outbox_bytes: 1024 * 1024,
             max_ws_per_player: 16,
+            redis: Vec::new(),
+            redis_cluster: false,
+            redis_prefix: "marauder".into(),
         }
     }
 }
@@ -63,19 +78,35 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let hub = Hub::new(Duration::from_millis(config.batch_window_ms));
+    let sink: Arc<dyn EventSink> = hub.clone();
+    let server = ServerConfig {
+        outbox_bytes: config.outbox_bytes,
+        max_connections_per_player: config.max_ws_per_player,
+    };
+    if !config.redis.is_empty() {
+        let options = marauder_redis::Options {
+            urls: config.redis.clone(),
+            cluster: config.redis_cluster,
+            prefix: config.redis_prefix.clone(),
+            trail_retention: config.trail_retention,
+            recent_events: config.recent_events as usize,
+        };
+        let redis = marauder_redis::connect(&options, sink)
+            .await
+            .with_context(|| format!("connecting to redis at {}", config.redis.join(",")))?;
+        let app = Marauder::new(redis.store, redis.feed, Limits::default());
+        tracing::info!(addr = %listener.local_addr()?, redis = %config.redis.join(","), "serving");
+        marauder_server::serve(app, hub, server, listener, shutdown).await?;
+        return Ok(());
+    }
     let options = marauder_embedded::Options {
         trail_retention: config.trail_retention,
         recent_events: config.recent_events as usize,
         ..Default::default()
     };
-    let sink: Arc<dyn EventSink> = hub.clone();
     let embedded = marauder_embedded::open(&config.data_dir, options, sink)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let app = Marauder::new(embedded.store, embedded.feed, Limits::default());
-    let server = ServerConfig {
-        outbox_bytes: config.outbox_bytes,
-        max_connections_per_player: config.max_ws_per_player,
-    };
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving");
     marauder_server::serve(app, hub, server, listener, shutdown).await?;
     // Every handle to the store is gone with the server: wait for the file to be released.

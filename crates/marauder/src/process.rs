@@ -115,3 +115,178 @@ pub fn usage_of(pid: u32) -> anyhow::Result<Usage> {
         rss_bytes: kib("VmRSS:") * 1024,
     })
 }
+
+/// Starts `command` so that the child is killed when this process exits, however it exits:
+/// spawned from one thread that lives as long as the process, with `PR_SET_PDEATHSIG`
+/// (which fires when the spawning thread ends).
+fn spawn_tied(mut command: Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Request>>> = std::sync::OnceLock::new();
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+                // The channel is in a static: never closed, so this thread never ends.
+            })
+            .expect("a thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner.lock().unwrap().send((command, reply)).expect("the spawner lives as long as the process");
+    answer.recv().expect("the spawner answers")
+}
+
+/// Where a program is on `PATH`, or which package provides it.
+fn program(name: &str, package: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
+    for dir in dirs {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    bail!(
+        "`{name}` is not installed: install the `{package}` package (./scripts/test.sh does it when run as root)"
+    )
+}
+
+/// A loopback TCP port nobody listens on now (and `port + 10000`, a cluster bus port).
+pub fn free_port() -> u16 {
+    loop {
+        let port = fastrand::u16(20_000..45_000);
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 10_000) {
+            return port;
+        }
+    }
+}
+
+/// A `redis-server` child on a loopback port, persisting to `dir` with AOF fsynced on every
+/// write (as `deploy/redis.conf`), so a SIGKILL loses nothing it acknowledged.
+pub struct RedisProcess {
+    child: Option<Child>,
+    pub port: u16,
+    dir: std::path::PathBuf,
+    extra: Vec<String>,
+}
+
+impl RedisProcess {
+    pub fn start(dir: &Path, extra: &[&str]) -> anyhow::Result<RedisProcess> {
+        std::fs::create_dir_all(dir)?;
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut redis = RedisProcess { child: None, port: free_port(), dir: dir.to_owned(), extra };
+        redis.restart()?;
+        Ok(redis)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again) on the same port and directory, and waits until it answers.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let mut command = Command::new(program("redis-server", "redis-server")?);
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(&self.dir)
+            .args(&self.extra)
+            .stdout(Stdio::null());
+        self.child = Some(spawn_tied(command).context("starting redis-server")?);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !redis_answers(self.port) {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("redis-server exited with {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("redis-server on port {} did not answer", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, and waits for it to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a Redis on `port` answers PING with PONG (not LOADING).
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut tcp) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = tcp.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 5];
+    tcp.write_all(b"PING\r\n").is_ok() && tcp.read_exact(&mut reply).is_ok() && &reply == b"+PONG"
+}
+
+/// Runs `redis-cli` with `args` and answers its output.
+fn redis_cli(args: &[String]) -> anyhow::Result<String> {
+    let output = Command::new(program("redis-cli", "redis-tools")?).args(args).output()?;
+    if !output.status.success() {
+        bail!("redis-cli {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// A Redis Cluster of `masters` nodes with no replicas, each a [`RedisProcess`].
+pub struct RedisCluster {
+    pub nodes: Vec<RedisProcess>,
+}
+
+impl RedisCluster {
+    /// `extra` are more `redis-server` arguments for every node.
+    pub fn start(dir: &Path, masters: usize, extra: &[&str]) -> anyhow::Result<RedisCluster> {
+        let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
+        args.extend(extra);
+        let nodes = (0..masters)
+            .map(|i| RedisProcess::start(&dir.join(format!("node{i}")), &args))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
+        create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+        redis_cli(&create)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for node in &nodes {
+            loop {
+                let info = redis_cli(&["-p".into(), node.port.to_string(), "cluster".into(), "info".into()])?;
+                if info.contains("cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("the cluster did not come up: {info}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(RedisCluster { nodes })
+    }
+
+    /// The nodes' URLs, comma separated, as `--redis` takes them.
+    pub fn urls(&self) -> String {
+        self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
+    }
+}

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use marauder_core::protocol::{
     ClientMessage, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode, encode_events,
 };
-use marauder_core::{CoreError, MapId, Player, Replay, Snapshot};
+use marauder_core::{CoreError, Listening, MapId, Player, Replay, Snapshot};
 
 use crate::connections::Registration;
 use crate::error::ApiError;
@@ -41,6 +41,8 @@ pub struct Session {
 
 struct Sub {
     hub: hub::Subscription,
+    /// Keeps the map's events coming to this handler from whichever handler publishes them.
+    _listening: Listening,
     /// The seq of the last event of this map the client has been sent.
     delivered: u64,
 }
@@ -135,6 +137,10 @@ impl Session {
         // Subscribe first, then read the state: every event is then either in what is read
         // or in a frame queued after this point (the seq filter drops the overlap).
         let hub = self.state.hub.subscribe(&id, self.outbox.clone());
+        let listening = match app.listen(&id).await {
+            Ok(listening) => listening,
+            Err(err) => return self.send_error(sink, err.into(), Some(map)).await,
+        };
         let start = match since {
             None => app.snapshot(&id).await.map(|s| snapshot_message(&id, s, false)),
             Some(since) => app.replay(&id, since).await.map(|replay| match replay {
@@ -160,7 +166,7 @@ impl Session {
         if let Some(text) = frame {
             sink.feed(Message::Text(text.into())).await?;
         }
-        self.subs.insert(id, Sub { hub, delivered });
+        self.subs.insert(id, Sub { hub, _listening: listening, delivered });
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! Starting a real server on port 0 and driving it through the client library.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use marauder::ServeConfig;
+use marauder::process::{RedisCluster, RedisProcess};
 use marauder_client::protocol::{Event, LocationInput, PlayerCreated, ServerMessage};
 use marauder_client::{Client, Incoming, Live};
 use tempfile::TempDir;
@@ -32,6 +34,12 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = ServeConfig::for_tests(dir.path().join("data"));
         configure(&mut config);
+        if let Some(backend) = backend() {
+            config.redis = backend.urls.clone();
+            config.redis_cluster = backend.cluster;
+            // Tests share the Redis of their run; each app sees only its own keys.
+            config.redis_prefix = format!("test{}", fastrand::u64(..));
+        }
         TestApp::start(config, dir).await
     }
 
@@ -69,6 +77,44 @@ impl TestApp {
     }
 }
 
+/// A Redis (or cluster) shared by every test of this run.
+pub struct RedisBackend {
+    pub urls: Vec<String>,
+    pub cluster: bool,
+}
+
+/// The backend every test of this run uses, from `MARAUDER_TEST_BACKEND`: `embedded` (the
+/// default), `redis` or `redis-cluster`, started once and killed when the run exits.
+pub fn backend() -> Option<&'static RedisBackend> {
+    static BACKEND: OnceLock<Option<RedisBackend>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let kind = std::env::var("MARAUDER_TEST_BACKEND").unwrap_or_default();
+            let dir = Box::leak(Box::new(tempfile::tempdir().expect("a temporary directory")));
+            // The durability of an fsync per write is tested elsewhere; here it would only
+            // slow every write down.
+            let fast = ["--appendfsync", "everysec"];
+            match kind.as_str() {
+                "" | "embedded" => None,
+                "redis" => {
+                    let redis =
+                        Box::leak(Box::new(RedisProcess::start(dir.path(), &fast).expect("redis-server")));
+                    Some(RedisBackend { urls: vec![redis.url()], cluster: false })
+                }
+                "redis-cluster" => {
+                    let cluster =
+                        Box::leak(Box::new(RedisCluster::start(dir.path(), 3, &fast).expect("a cluster")));
+                    Some(RedisBackend {
+                        urls: cluster.nodes.iter().map(|n| n.url()).collect(),
+                        cluster: true,
+                    })
+                }
+                other => panic!("MARAUDER_TEST_BACKEND={other}: expected embedded, redis or redis-cluster"),
+            }
+        })
+        .as_ref()
+}
+
 pub fn loc(lat: f64, lon: f64) -> LocationInput {
     LocationInput { lat, lon, ..Default::default() }
 }
@@ -79,13 +125,18 @@ pub fn loc_at(lat: f64, lon: f64, ts: i64) -> LocationInput {
 
 /// The next message; fails the test on a close or after [`PATIENCE`].
 pub async fn recv(live: &mut Live) -> ServerMessage {
-    match tokio::time::timeout(PATIENCE, live.next()).await {
+    recv_within(live, PATIENCE).await
+}
+
+/// The next message; fails the test on a close or after `patience`.
+pub async fn recv_within(live: &mut Live, patience: Duration) -> ServerMessage {
+    match tokio::time::timeout(patience, live.next()).await {
         Ok(Ok(Incoming::Message(message))) => message,
         Ok(Ok(Incoming::Closed(code))) => {
             panic!("closed with {code:?} while a message was expected")
         }
         Ok(Err(err)) => panic!("socket error: {err}"),
-        Err(_) => panic!("no message within {PATIENCE:?}"),
+        Err(_) => panic!("no message within {patience:?}"),
     }
 }
 

@@ -1,0 +1,110 @@
+//! Where everything lives in Redis. Every key of one player carries the hash tag
+//! `{<player id>}` and every key (and the channel) of one map carries `{<map id>}`, so that in a
+//! cluster each entity's keys share a slot and a script over them runs on one shard.
+
+use marauder_core::{MapId, PlayerId, TokenHash};
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_owned() }
+    }
+
+    /// The player's record, JSON.
+    pub fn player(&self, id: &PlayerId) -> String {
+        format!("{}:p:{{{id}}}", self.prefix)
+    }
+
+    /// Set of the ids of the maps the player belongs to (the map's member set is the truth;
+    /// this index may hold a map the player has just left).
+    pub fn player_maps(&self, id: &PlayerId) -> String {
+        format!("{}:p:{{{id}}}:maps", self.prefix)
+    }
+
+    /// Sorted set of trail points: score `ts`, member `<16 hex digits of a counter>|<fix JSON>`.
+    pub fn trail(&self, id: &PlayerId) -> String {
+        format!("{}:p:{{{id}}}:trail", self.prefix)
+    }
+
+    /// The counter that orders trail points of equal `ts`.
+    pub fn trail_counter(&self, id: &PlayerId) -> String {
+        format!("{}:p:{{{id}}}:n", self.prefix)
+    }
+
+    /// SHA-256 of a token (hex) → player id.
+    pub fn token(&self, hash: &TokenHash) -> String {
+        let mut key = format!("{}:t:", self.prefix);
+        for byte in hash.0 {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
+    }
+
+    /// The map's record, JSON.
+    pub fn map(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}", self.prefix)
+    }
+
+    /// Set of member ids: the authority on membership.
+    pub fn members(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:members", self.prefix)
+    }
+
+    /// The last seq handed out.
+    pub fn seq(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:seq", self.prefix)
+    }
+
+    /// Capped stream of recent events; entry id `<seq>-1`, field `e` = the event's JSON.
+    pub fn events(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:events", self.prefix)
+    }
+
+    /// Hash member id → latest location JSON.
+    pub fn latest(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:latest", self.prefix)
+    }
+
+    /// Hash member id → `ts` of that latest location.
+    pub fn latest_ts(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:latest_ts", self.prefix)
+    }
+
+    /// The map's pub/sub channel (sharded in a cluster).
+    pub fn channel(&self, id: &MapId) -> String {
+        format!("{}:m:{{{id}}}:live", self.prefix)
+    }
+
+    /// The map a channel belongs to.
+    pub fn map_of_channel(&self, channel: &str) -> Option<MapId> {
+        let rest = channel.strip_prefix(&self.prefix)?.strip_prefix(":m:{")?;
+        MapId::parse(rest.strip_suffix("}:live")?)
+    }
+
+    /// Set of the ids of public maps (an index: a listed map that does not exist is skipped).
+    pub fn public(&self) -> String {
+        format!("{}:public", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_map_and_its_channel_share_a_hash_tag_and_the_channel_names_the_map() {
+        let keys = Keys::new("mr");
+        let map = MapId::generate();
+        let channel = keys.channel(&map);
+        assert_eq!(keys.map_of_channel(&channel), Some(map.clone()));
+        let tag = format!("{{{map}}}");
+        for key in [keys.map(&map), keys.members(&map), keys.seq(&map), keys.events(&map), channel] {
+            assert!(key.contains(&tag), "{key}");
+        }
+        assert_eq!(Keys::new("other").map_of_channel(&keys.channel(&map)), None);
+    }
+}

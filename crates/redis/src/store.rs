@@ -1,0 +1,233 @@
+//! [`Store`] on Redis. Each step touches the keys of one entity (one slot), so it runs on one
+//! shard of a cluster; an operation that spans a player and a map takes its steps in an order
+//! where an interruption (Redis lost between two steps) leaves nothing a reader can see:
+//! the map side is the authority on membership, written last on a join and first on a leave.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use marauder_core::protocol::{Fix, Millis, Visibility};
+use marauder_core::{MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash};
+use redis::{AsyncCommands, Script};
+
+use crate::conn::{Conn, decode_err, store_err};
+use crate::keys::Keys;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Appends a point, trims the trail to the retention, and answers the player's map ids.
+/// KEYS: trail, counter, the player's maps. ARGV: ts, fix JSON, retention.
+const APPEND_TRAIL: &str = r"
+local n = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], ARGV[1], string.format('%016x', n) .. '|' .. ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+return redis.call('SMEMBERS', KEYS[3])
+";
+
+/// Length of the `<16 hex digits>|` prefix of a trail member.
+const TRAIL_PREFIX: usize = 17;
+
+pub struct RedisStore {
+    conn: Conn,
+    keys: Keys,
+    retention: u64,
+    append_trail: Script,
+}
+
+impl RedisStore {
+    pub(crate) fn new(conn: Conn, keys: Keys, retention: u64) -> RedisStore {
+        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL) }
+    }
+
+    fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    async fn map_ids(&self, player: &PlayerId) -> Result<Vec<MapId>> {
+        let ids: Vec<String> =
+            self.conn().smembers(self.keys.player_maps(player)).await.map_err(store_err)?;
+        Ok(ids.iter().filter_map(|id| MapId::parse(id)).collect())
+    }
+
+    async fn map_with_members(&self, id: MapId) -> Result<Option<(MapRecord, u64)>> {
+        let (record, members): (Option<Vec<u8>>, u64) = redis::pipe()
+            .get(self.keys.map(&id))
+            .scard(self.keys.members(&id))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        record.map(|bytes| Ok((MapRecord::decode(id.as_str(), &bytes)?, members))).transpose()
+    }
+}
+
+fn decode_point(member: &str) -> Result<Fix> {
+    let json = member.get(TRAIL_PREFIX..).ok_or_else(|| decode_err("a trail point", "too short"))?;
+    serde_json::from_str(json).map_err(|e| decode_err("a trail point", e))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create_player(&self, player: PlayerRecord) -> Result<()> {
+        // The record first: until the token points at it, nobody can reach it.
+        let _: () =
+            self.conn().set(self.keys.player(&player.id), player.encode()).await.map_err(store_err)?;
+        let _: () = self
+            .conn()
+            .set(self.keys.token(&player.token_hash), player.id.as_str())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>> {
+        let bytes: Option<Vec<u8>> = self.conn().get(self.keys.player(id)).await.map_err(store_err)?;
+        bytes.map(|b| PlayerRecord::decode(id.as_str(), &b)).transpose()
+    }
+
+    async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>> {
+        let id: Option<String> = self.conn().get(self.keys.token(hash)).await.map_err(store_err)?;
+        match id.as_deref().and_then(PlayerId::parse) {
+            Some(id) => self.player(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
+        let Some(record) = self.player(id).await? else {
+            return Ok(Vec::new());
+        };
+        let maps = self.map_ids(id).await?;
+        for map in &maps {
+            let _: () = self.conn().srem(self.keys.members(map), id.as_str()).await.map_err(store_err)?;
+        }
+        // The token last: until it is gone, a failed delete can be retried.
+        let _: () = redis::pipe()
+            .atomic()
+            .del(&[self.keys.player_maps(id), self.keys.trail(id), self.keys.trail_counter(id)])
+            .del(self.keys.player(id))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        let _: () = self.conn().del(self.keys.token(&record.token_hash)).await.map_err(store_err)?;
+        Ok(maps)
+    }
+
+    async fn create_map(&self, map: MapRecord) -> Result<()> {
+        // The indexes first (a listed map that does not exist is skipped), then the map with
+        // its first member in one step.
+        if map.visibility == Visibility::Public {
+            let _: () = self.conn().sadd(self.keys.public(), map.id.as_str()).await.map_err(store_err)?;
+        }
+        let _: () =
+            self.conn().sadd(self.keys.player_maps(&map.owner), map.id.as_str()).await.map_err(store_err)?;
+        let _: () = redis::pipe()
+            .atomic()
+            .set(self.keys.map(&map.id), map.encode())
+            .sadd(self.keys.members(&map.id), map.owner.as_str())
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
+        let bytes: Option<Vec<u8>> = self.conn().get(self.keys.map(id)).await.map_err(store_err)?;
+        bytes.map(|b| MapRecord::decode(id.as_str(), &b)).transpose()
+    }
+
+    async fn public_maps(&self) -> Result<Vec<(MapRecord, u64)>> {
+        let ids: Vec<String> = self.conn().smembers(self.keys.public()).await.map_err(store_err)?;
+        let ids = ids.iter().filter_map(|id| MapId::parse(id));
+        let maps = try_join_all(ids.map(|id| self.map_with_members(id))).await?;
+        let mut maps: Vec<_> =
+            maps.into_iter().flatten().filter(|(m, _)| m.visibility == Visibility::Public).collect();
+        maps.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(maps)
+    }
+
+    async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>> {
+        let ids: Vec<String> = self.conn().smembers(self.keys.members(map)).await.map_err(store_err)?;
+        let mut ids: Vec<PlayerId> = ids.iter().filter_map(|id| PlayerId::parse(id)).collect();
+        ids.sort();
+        let players = try_join_all(ids.iter().map(|id| self.player(id))).await?;
+        Ok(players.into_iter().flatten().map(|p| (p.id, p.name)).collect())
+    }
+
+    async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
+        self.conn().sismember(self.keys.members(map), player.as_str()).await.map_err(store_err)
+    }
+
+    async fn maps_of(&self, player: &PlayerId) -> Result<Vec<MapRecord>> {
+        let ids = self.map_ids(player).await?;
+        let checks = ids.into_iter().map(|id| async move {
+            Ok::<_, StoreError>(match self.is_member(&id, player).await? {
+                true => self.map(&id).await?,
+                false => None, // A leave interrupted before the player's index was updated.
+            })
+        });
+        let mut maps: Vec<MapRecord> = try_join_all(checks).await?.into_iter().flatten().collect();
+        maps.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(maps)
+    }
+
+    async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>> {
+        // May include a map just left: publishing checks the map's member set.
+        Ok(self.map_ids(player).await?.into())
+    }
+
+    async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
+        let _: () = self.conn().sadd(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
+        let added: u64 =
+            self.conn().sadd(self.keys.members(map), player.as_str()).await.map_err(store_err)?;
+        Ok(added == 1)
+    }
+
+    async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
+        let removed: u64 =
+            self.conn().srem(self.keys.members(map), player.as_str()).await.map_err(store_err)?;
+        let _: () = self.conn().srem(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
+        Ok(removed == 1)
+    }
+
+    async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
+        self.append_trail_and_map_ids(player, fix).await.map(drop)
+    }
+
+    async fn append_trail_and_map_ids(&self, player: &PlayerId, fix: &Fix) -> Result<Arc<[MapId]>> {
+        let json = serde_json::to_string(fix).expect("a fix always encodes");
+        let maps: Vec<String> = self
+            .append_trail
+            .key(self.keys.trail(player))
+            .key(self.keys.trail_counter(player))
+            .key(self.keys.player_maps(player))
+            .arg(fix.ts)
+            .arg(json)
+            .arg(self.retention)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        // May include a map just left: publishing checks the map's member set.
+        Ok(maps.iter().filter_map(|id| MapId::parse(id)).collect())
+    }
+
+    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
+        let min = since.map_or("-inf".to_owned(), |ts| format!("({ts}"));
+        let members: Vec<String> = self
+            .conn()
+            .zrangebyscore_limit(self.keys.trail(player), min, "+inf", 0, limit as isize)
+            .await
+            .map_err(store_err)?;
+        members.iter().map(|m| decode_point(m)).collect()
+    }
+
+    async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
+        let members: Vec<String> =
+            self.conn().zrange(self.keys.trail(player), -1, -1).await.map_err(store_err)?;
+        members.first().map(|m| decode_point(m)).transpose()
+    }
+
+    async fn flush(&self) -> Result<()> {
+        Ok(()) // Every write was executed by Redis before it was acknowledged.
+    }
+}
