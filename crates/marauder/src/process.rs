@@ -149,7 +149,7 @@ fn spawn_tied(mut command: Command) -> std::io::Result<Child> {
 }
 
 /// Where a program is on `PATH`, or which package provides it.
-fn program(name: &str, package: &str) -> anyhow::Result<std::path::PathBuf> {
+pub fn program(name: &str, package: &str) -> anyhow::Result<std::path::PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs = std::env::split_paths(&path).chain(["/usr/sbin".into(), "/usr/local/sbin".into()]);
     for dir in dirs {
