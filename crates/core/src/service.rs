@@ -210,10 +210,17 @@ impl Marauder {
         {
             let _guard = self.stripe(&record.id, &player.id).lock().await;
             if self.store.add_member(&record.id, &player.id).await? {
-                let latest = self.store.latest(&player.id).await?.map(|fix| self.located(player, fix));
-                let change =
-                    Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
-                self.feed.publish(&record.id, change).await?;
+                let published = async {
+                    let latest = self.store.latest(&player.id).await?.map(|fix| self.located(player, fix));
+                    let change =
+                        Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
+                    self.feed.publish(&record.id, change).await
+                };
+                if let Err(err) = published.await {
+                    // A member nobody was told of, whom a retry would not announce: undo.
+                    let _ = self.store.remove_member(&record.id, &player.id).await;
+                    return Err(err.into());
+                }
                 tracing::info!(map = %record.id, player = %player.id, "joined");
             }
         }
@@ -224,7 +231,11 @@ impl Marauder {
         let record = self.existing_map(map).await?;
         let _guard = self.stripe(&record.id, &player.id).lock().await;
         if self.store.remove_member(&record.id, &player.id).await? {
-            self.feed.publish(&record.id, self.left(player)).await?;
+            if let Err(err) = self.feed.publish(&record.id, self.left(player)).await {
+                // Its subscribers would keep showing the player: undo, so a retry leaves.
+                let _ = self.store.add_member(&record.id, &player.id).await;
+                return Err(err.into());
+            }
             tracing::info!(map = %record.id, player = %player.id, "left");
         }
         Ok(())

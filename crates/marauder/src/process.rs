@@ -196,6 +196,10 @@ impl RedisProcess {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Starts it (again) on the same port and directory, and waits until it answers.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(program("redis-server", "redis-server")?);

@@ -81,7 +81,10 @@ pub fn store_err(err: RedisError) -> StoreError {
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::ReadOnly
                 )
-        );
+        )
+        // Too few replicas in sync (`min-replicas-to-write`), or out of memory under
+        // `noeviction`: the write was refused whole.
+        || matches!(err.code(), Some("NOREPLICAS" | "OOM"));
     if transient {
         StoreError::Unavailable(format!("redis: {err}"))
     } else {

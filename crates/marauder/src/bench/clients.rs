@@ -97,7 +97,8 @@ async fn connect_all(args: &BenchArgs, world: &World) -> anyhow::Result<Vec<(Ws,
             let source =
                 (!args.source_addrs.is_empty()).then(|| args.source_addrs[i % args.source_addrs.len()]);
             let map = world.maps[i % args.maps].clone();
-            let (url, token, subscribe) = (world.url.clone(), player.token.clone(), !args.no_receivers);
+            let (url, token, subscribe) =
+                (world.client(i).base().to_owned(), player.token.clone(), !args.no_receivers);
             async move {
                 let mut ws = connect(&url, &token, source).await?;
                 if !subscribe {
@@ -173,7 +174,7 @@ pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> 
         };
         let shared = shared.clone();
         let index = world.index.clone();
-        let rest = world.client.with_token(&world.players[i].token);
+        let rest = world.client(i);
         tasks.push(tokio::spawn(async move { client(plan, ws, shared, index, rest).await }));
     }
     let mut results = Vec::with_capacity(n);

@@ -26,10 +26,19 @@ pub enum Push {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Server to drive; without it a `marauder serve` is started on a free port with a fresh
-    /// data directory and stopped afterwards.
+    /// Servers to drive (comma separated: client i talks to the (i mod count)th); without it
+    /// `--handlers` `marauder serve` processes are started on free ports with a fresh data
+    /// directory and stopped afterwards.
+    #[arg(long, value_delimiter = ',')]
+    pub url: Vec<String>,
+    /// How many `marauder serve` to start when no `--url` is given. More than one needs
+    /// `--redis-server` (or a `--redis` in `--serve-args`).
+    #[arg(long, default_value_t = 1)]
+    pub handlers: usize,
+    /// Start a redis-server (AOF, fsync on every write, as deploy/redis.conf) and run the
+    /// handlers on it; its CPU and memory count as the server's.
     #[arg(long)]
-    pub url: Option<String>,
+    pub redis_server: bool,
     /// Number of clients (n).
     #[arg(long, short = 'n', default_value_t = 50)]
     pub clients: usize,
@@ -80,7 +89,9 @@ impl BenchArgs {
     /// A small run for tests: n clients in k maps, m updates every `interval` seconds.
     pub fn small(url: Option<String>, n: usize, m: usize, interval: f64, k: usize) -> BenchArgs {
         BenchArgs {
-            url,
+            url: url.into_iter().collect(),
+            handlers: 1,
+            redis_server: false,
             clients: n,
             updates: m,
             interval,

@@ -10,13 +10,15 @@ use marauder_client::Client;
 use marauder_client::protocol::PlayerCreated;
 
 use super::BenchArgs;
-use crate::process::{ServerProcess, Usage};
+use crate::process::{RedisProcess, ServerProcess, Usage};
 
 pub struct World {
-    pub server: Option<ServerProcess>,
+    /// The handlers the bench started (none with `--url`).
+    pub servers: Vec<ServerProcess>,
+    pub redis: Option<RedisProcess>,
     _data: Option<tempfile::TempDir>,
-    pub url: String,
-    pub client: Client,
+    /// One per handler; client `i` talks to `clients[i % len]`.
+    pub clients: Vec<Client>,
     pub players: Vec<PlayerCreated>,
     /// Map ids; client `i` is in map `i % k`.
     pub maps: Vec<String>,
@@ -26,23 +28,31 @@ pub struct World {
 
 impl World {
     pub async fn prepare(args: &BenchArgs) -> anyhow::Result<World> {
-        let (server, data, url) = match &args.url {
-            Some(url) => (None, None, url.clone()),
-            None => {
-                let data = tempfile::tempdir()?;
-                let exe = std::env::current_exe()?;
-                let extra: Vec<_> =
-                    args.serve_args.iter().filter(|a| !a.is_empty()).map(Into::into).collect();
-                let server = ServerProcess::start(&exe, &data.path().join("data"), &extra)?;
-                let url = server.url.clone();
-                (Some(server), Some(data), url)
+        let (mut servers, mut redis, mut data) = (Vec::new(), None, None);
+        let urls = if args.url.is_empty() {
+            let dir = tempfile::tempdir()?;
+            let exe = std::env::current_exe()?;
+            let mut extra: Vec<std::ffi::OsString> =
+                args.serve_args.iter().filter(|a| !a.is_empty()).map(Into::into).collect();
+            if args.redis_server {
+                let started = RedisProcess::start(&dir.path().join("redis"), &[])?;
+                extra.extend(["--redis".into(), started.url().into()]);
+                redis = Some(started);
             }
+            for _ in 0..args.handlers.max(1) {
+                servers.push(ServerProcess::start(&exe, &dir.path().join("data"), &extra)?);
+            }
+            data = Some(dir);
+            servers.iter().map(|s| s.url.clone()).collect()
+        } else {
+            args.url.clone()
         };
-        let client = Client::new(&url);
+        let clients: Vec<Client> = urls.iter().map(Client::new).collect();
+        let client = |i: usize| &clients[i % clients.len()];
         let n = args.clients;
         let players: Vec<PlayerCreated> = futures_util::stream::iter(0..n)
             .map(|i| {
-                let client = client.clone();
+                let client = client(i).clone();
                 async move { client.create_player(&format!("Player {i}")).await }
             })
             .buffered(args.setup_concurrency)
@@ -51,12 +61,12 @@ impl World {
             .context("creating players")?;
         let mut maps = Vec::with_capacity(args.maps);
         for (g, owner) in players.iter().take(args.maps).enumerate() {
-            let map = client.with_token(&owner.token).create_map(&format!("Bench map {g}"), None).await?;
+            let map = client(g).with_token(&owner.token).create_map(&format!("Bench map {g}"), None).await?;
             maps.push(map.id);
         }
         futures_util::stream::iter(players.iter().enumerate().skip(args.maps))
             .map(|(i, player)| {
-                let client = client.with_token(&player.token);
+                let client = client(i).with_token(&player.token);
                 let map = maps[i % args.maps].clone();
                 async move { client.join(&map, None).await }
             })
@@ -65,18 +75,31 @@ impl World {
             .await
             .context("joining maps")?;
         let index = players.iter().enumerate().map(|(i, p)| (p.id.clone(), i as u32)).collect();
-        Ok(World { server, _data: data, url, client, players, maps, index: Arc::new(index) })
+        Ok(World { servers, redis, _data: data, clients, players, maps, index: Arc::new(index) })
     }
 
+    /// The client for player `i`, on its handler.
+    pub fn client(&self, i: usize) -> Client {
+        self.clients[i % self.clients.len()].with_token(&self.players[i].token)
+    }
+
+    /// What the processes the bench started (handlers and Redis) used, summed.
     pub fn server_usage(&self) -> Option<Usage> {
-        self.server.as_ref().and_then(|s| s.usage().ok())
+        let pids = self.servers.iter().map(|s| s.pid()).chain(self.redis.as_ref().and_then(|r| r.pid()));
+        let usages = pids.map(|pid| crate::process::usage_of(pid).ok()).collect::<Option<Vec<_>>>()?;
+        usages.into_iter().reduce(|a, b| Usage {
+            cpu_seconds: a.cpu_seconds + b.cpu_seconds,
+            peak_rss_bytes: a.peak_rss_bytes + b.peak_rss_bytes,
+            rss_bytes: a.rss_bytes + b.rss_bytes,
+        })
     }
 
-    /// Stops the server the bench started.
+    /// Stops the servers the bench started.
     pub async fn finish(&mut self) -> anyhow::Result<()> {
-        if let Some(server) = self.server.take() {
+        for server in std::mem::take(&mut self.servers) {
             tokio::task::spawn_blocking(move || server.stop()).await??;
         }
+        self.redis = None;
         Ok(())
     }
 }

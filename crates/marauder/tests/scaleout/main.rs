@@ -12,15 +12,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use helpers::{PATIENCE, assert_consecutive, loc_at, recv_events, subscribe};
-use marauder::process::{RedisProcess, ServerProcess, free_port, program};
+use marauder::process::{RedisCluster, RedisProcess, ServerProcess, free_port, program};
 use marauder_client::protocol::{ErrorCode, Event, EventBody, ServerMessage, Visibility};
 use marauder_client::{Client, Incoming, Live};
 use nix::sys::signal::Signal;
 
 /// `count` handlers on the Redis at `url`.
 fn handlers(count: usize, url: &str, dir: &Path) -> Vec<ServerProcess> {
+    handlers_with(count, &["--redis", url], dir)
+}
+
+/// `count` handlers started with `args`.
+fn handlers_with(count: usize, args: &[&str], dir: &Path) -> Vec<ServerProcess> {
     let exe = Path::new(env!("CARGO_BIN_EXE_marauder"));
-    let extra: Vec<OsString> = ["--redis", url].iter().map(OsString::from).collect();
+    let extra: Vec<OsString> = args.iter().map(OsString::from).collect();
     (0..count).map(|_| ServerProcess::start(exe, dir, &extra).expect("a handler")).collect()
 }
 
@@ -40,6 +45,20 @@ async fn updates_posted_on_two_handlers_reach_a_subscriber_on_a_third_in_seq_ord
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisProcess::start(&dir.path().join("redis"), &[]).unwrap();
     let servers = handlers(3, &redis.url(), dir.path());
+    across_handlers(&servers).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_three_master_cluster_updates_cross_handlers_in_seq_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = RedisCluster::start(&dir.path().join("cluster"), 3, &[]).unwrap();
+    let servers = handlers_with(3, &["--redis", &cluster.urls(), "--redis-cluster"], dir.path());
+    across_handlers(&servers).await;
+}
+
+/// Eight senders post on handlers 2 and 3; a subscriber on handler 1 gets every update once,
+/// with consecutive seqs, each sender's in order.
+async fn across_handlers(servers: &[ServerProcess]) {
     let on = |i: usize| Client::new(&servers[i].url);
     let owner = on(0).create_player("Dumbledore").await.unwrap();
     let dumbledore = on(0).with_token(&owner.token);
