@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI runs (.ci/run) and what a developer runs.
 #
-# Needs a Rust toolchain, and redis-server, redis-cli and nginx for the Redis and
-# load-balancer tests: when one is missing and this runs as root (as in CI), it installs
-# them with apt-get; otherwise it names the packages to install. Every test starts its own
-# servers on free loopback ports.
+# Needs a Rust toolchain and Node.js with npm (the web app is built by cargo), and
+# redis-server, redis-cli, nginx and Chromium for the Redis, load-balancer and browser
+# tests: when one is missing and this runs as root (as in CI), it installs them with
+# apt-get; otherwise it names the packages to install. Every test starts its own servers on
+# free loopback ports.
 #
 # The contract suite (tests/api) runs three times, once per backend: the embedded default,
 # one Redis, and a three-master Redis Cluster (MARAUDER_TEST_BACKEND).
@@ -15,6 +16,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing ${missing[*]}"
@@ -32,3 +34,8 @@ fi
 cargo test --workspace --locked "$@"
 MARAUDER_TEST_BACKEND=redis cargo test --locked -p marauder --test api "$@"
 MARAUDER_TEST_BACKEND=redis-cluster cargo test --locked -p marauder --test api "$@"
+
+# The web app in a real browser (Chromium driven by playwright-core, from web/'s lockfile,
+# installed by the build), against the binary the tests above built.
+cargo build --locked -p marauder
+MARAUDER_BIN="$PWD/target/debug/marauder" node --test web/e2e/

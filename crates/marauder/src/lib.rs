@@ -3,6 +3,7 @@
 //! command line into a [`ServeConfig`]; tests build one and call [`run`] on port 0.
 
 pub mod bench;
+pub mod demo;
 pub mod process;
 
 use std::path::PathBuf;
@@ -48,6 +49,17 @@ pub struct ServeConfig {
     /// The `--redis` URLs are nodes of a Redis Cluster (sharded pub/sub).
     #[arg(long, env = "MARAUDER_REDIS_CLUSTER", requires = "redis")]
     pub redis_cluster: bool,
+    /// Map tiles of the web app: a URL template with {z}, {x}, {y} (and {s}), or `none` for
+    /// a plain parchment map (no request leaves the browser but to this server).
+    #[arg(long, env = "MARAUDER_TILES", default_value = marauder_server::OSM_TILES)]
+    pub tiles: String,
+    /// The credit shown for the tiles (HTML).
+    #[arg(long, env = "MARAUDER_TILES_ATTRIBUTION", default_value = marauder_server::OSM_ATTRIBUTION)]
+    pub tiles_attribution: String,
+    /// Also run a few simulated walkers on a public map called "Demo", so a newcomer sees
+    /// footprints moving at once.
+    #[arg(long, env = "MARAUDER_DEMO")]
+    pub demo: bool,
     /// Prefix of every Redis key and channel, so that deployments can share a Redis.
     #[arg(long, env = "MARAUDER_REDIS_PREFIX", default_value = "marauder")]
     pub redis_prefix: String,
@@ -67,6 +79,9 @@ impl ServeConfig {
             redis: Vec::new(),
             redis_cluster: false,
             redis_prefix: "marauder".into(),
+            tiles: "none".into(),
+            tiles_attribution: String::new(),
+            demo: false,
         }
     }
 }
@@ -82,6 +97,12 @@ pub async fn run(
     let server = ServerConfig {
         outbox_bytes: config.outbox_bytes,
         max_connections_per_player: config.max_ws_per_player,
+        tiles: (config.tiles != "none").then(|| config.tiles.clone()),
+        tiles_attribution: config.tiles_attribution.clone(),
+    };
+    let shutdown = match config.demo {
+        true => with_demo(format!("http://{}", listener.local_addr()?), shutdown),
+        false => shutdown,
     };
     if !config.redis.is_empty() {
         let options = marauder_redis::Options {
@@ -113,4 +134,19 @@ pub async fn run(
     let closed = embedded.closed;
     tokio::task::spawn_blocking(move || closed.wait()).await?;
     Ok(())
+}
+
+/// Starts the demo walkers; answers the token that stops the server, cancelled once the
+/// walkers have left after `shutdown` (they need the server to say goodbye).
+fn with_demo(url: String, shutdown: CancellationToken) -> CancellationToken {
+    let (walkers, server) = (CancellationToken::new(), CancellationToken::new());
+    let demo = tokio::spawn(demo::run(url, walkers.clone()));
+    let stop_server = server.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        walkers.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(3), demo).await;
+        stop_server.cancel();
+    });
+    server
 }

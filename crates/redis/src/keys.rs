@@ -14,25 +14,33 @@ impl Keys {
         Keys { prefix: prefix.to_owned() }
     }
 
+    fn of_player(&self, id: &PlayerId, suffix: &str) -> String {
+        format!("{}:p:{{{id}}}{suffix}", self.prefix)
+    }
+
+    fn of_map(&self, id: &MapId, suffix: &str) -> String {
+        format!("{}:m:{{{id}}}{suffix}", self.prefix)
+    }
+
     /// The player's record, JSON.
     pub fn player(&self, id: &PlayerId) -> String {
-        format!("{}:p:{{{id}}}", self.prefix)
+        self.of_player(id, "")
     }
 
     /// Set of the ids of the maps the player belongs to (the map's member set is the truth;
     /// this index may hold a map the player has just left).
     pub fn player_maps(&self, id: &PlayerId) -> String {
-        format!("{}:p:{{{id}}}:maps", self.prefix)
+        self.of_player(id, ":maps")
     }
 
     /// Sorted set of trail points: score `ts`, member `<16 hex digits of a counter>|<fix JSON>`.
     pub fn trail(&self, id: &PlayerId) -> String {
-        format!("{}:p:{{{id}}}:trail", self.prefix)
+        self.of_player(id, ":trail")
     }
 
     /// The counter that orders trail points of equal `ts`.
     pub fn trail_counter(&self, id: &PlayerId) -> String {
-        format!("{}:p:{{{id}}}:n", self.prefix)
+        self.of_player(id, ":n")
     }
 
     /// SHA-256 of a token (hex) → player id.
@@ -46,37 +54,37 @@ impl Keys {
 
     /// The map's record, JSON.
     pub fn map(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}", self.prefix)
+        self.of_map(id, "")
     }
 
     /// Set of member ids: the authority on membership.
     pub fn members(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:members", self.prefix)
+        self.of_map(id, ":members")
     }
 
     /// The last seq handed out.
     pub fn seq(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:seq", self.prefix)
+        self.of_map(id, ":seq")
     }
 
     /// Capped stream of recent events; entry id `<seq>-1`, field `e` = the event's JSON.
     pub fn events(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:events", self.prefix)
+        self.of_map(id, ":events")
     }
 
     /// Hash member id → latest location JSON.
     pub fn latest(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:latest", self.prefix)
+        self.of_map(id, ":latest")
     }
 
     /// Hash member id → `ts` of that latest location.
     pub fn latest_ts(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:latest_ts", self.prefix)
+        self.of_map(id, ":latest_ts")
     }
 
     /// The map's pub/sub channel (sharded in a cluster).
     pub fn channel(&self, id: &MapId) -> String {
-        format!("{}:m:{{{id}}}:live", self.prefix)
+        self.of_map(id, ":live")
     }
 
     /// The map a channel belongs to.

@@ -40,11 +40,24 @@ pub struct ServerConfig {
     /// Bytes a WebSocket connection may have queued before its slowest map is dropped.
     pub outbox_bytes: usize,
     pub max_connections_per_player: usize,
+    /// The web app's map tiles (a Leaflet URL template), or none for the plain parchment.
+    pub tiles: Option<String>,
+    pub tiles_attribution: String,
 }
+
+/// OpenStreetMap's standard tiles, and the credit their use requires.
+pub const OSM_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+pub const OSM_ATTRIBUTION: &str =
+    r#"&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors"#;
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { outbox_bytes: 1024 * 1024, max_connections_per_player: 16 }
+        ServerConfig {
+            outbox_bytes: 1024 * 1024,
+            max_connections_per_player: 16,
+            tiles: Some(OSM_TILES.to_owned()),
+            tiles_attribution: OSM_ATTRIBUTION.to_owned(),
+        }
     }
 }
 
@@ -85,7 +98,7 @@ pub async fn serve(
 fn router(state: AppState) -> Router {
     routes::api()
         .route("/healthz", get(|| async { axum::Json(Health { status: "ok".into() }) }))
-        .fallback(error::not_found)
+        .fallback(routes::web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_| {

@@ -7,3 +7,4 @@ mod live;
 mod locations;
 mod maps;
 mod players;
+mod web;

@@ -4,6 +4,7 @@
 mod locations;
 mod maps;
 mod players;
+pub mod web;
 pub mod ws;
 
 use axum::Router;
@@ -16,4 +17,5 @@ pub fn api() -> Router<AppState> {
         .merge(maps::router())
         .merge(locations::router())
         .merge(ws::router())
+        .merge(web::router())
 }

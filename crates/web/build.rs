@@ -1,0 +1,38 @@
+//! Builds the web app in `web/` with npm (Vite) into `$OUT_DIR/dist`, which `src/lib.rs`
+//! embeds: `cargo build` is the only step, for a user with Node.js and npm installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("dist");
+    for input in ["src", "public", "index.html", "package.json", "package-lock.json", "vite.config.js"] {
+        println!("cargo:rerun-if-changed={}", web.join(input).display());
+    }
+    let installed = web.join("node_modules/.package-lock.json");
+    let lock = web.join("package-lock.json");
+    let stale = |a: &Path, b: &Path| match (
+        a.metadata().and_then(|m| m.modified()),
+        b.metadata().and_then(|m| m.modified()),
+    ) {
+        (Ok(a), Ok(b)) => a < b,
+        _ => true,
+    };
+    if stale(&installed, &lock) {
+        npm(&web, &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    }
+    let out_dir = out.to_str().expect("a UTF-8 OUT_DIR");
+    npm(&web, &["run", "build", "--", "--outDir", out_dir, "--emptyOutDir", "--logLevel", "warn"]);
+}
+
+fn npm(dir: &Path, args: &[&str]) {
+    let status = Command::new("npm").args(args).current_dir(dir).status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`npm {}` in {} failed ({status})", args.join(" "), dir.display()),
+        Err(err) => panic!(
+            "building the web app needs Node.js and npm (https://nodejs.org), which could not be run: {err}"
+        ),
+    }
+}
