@@ -115,9 +115,14 @@ impl Marauder {
         Ok(PlayerSummary { id: record.id.into_string(), name: record.name })
     }
 
+    /// Leaves every map first, each with its `left` event, and deletes the player (token
+    /// last) only then: interrupted anywhere, the token still works and a retry finishes.
     pub async fn delete_player(&self, player: &Player) -> Result<(), CoreError> {
-        let maps = self.store.delete_player(&player.id).await?;
-        for map in maps {
+        for map in self.store.map_ids_of(&player.id).await?.iter() {
+            self.leave_map(player, map).await?;
+        }
+        // Memberships that appeared meanwhile go with the player: announce them too.
+        for map in self.store.delete_player(&player.id).await? {
             let _guard = self.stripe(&map, &player.id).lock().await;
             self.feed.publish(&map, self.left(player)).await?;
         }
@@ -229,14 +234,18 @@ impl Marauder {
 
     pub async fn leave(&self, player: &Player, map: &str) -> Result<(), CoreError> {
         let record = self.existing_map(map).await?;
-        let _guard = self.stripe(&record.id, &player.id).lock().await;
-        if self.store.remove_member(&record.id, &player.id).await? {
-            if let Err(err) = self.feed.publish(&record.id, self.left(player)).await {
+        self.leave_map(player, &record.id).await
+    }
+
+    async fn leave_map(&self, player: &Player, map: &MapId) -> Result<(), CoreError> {
+        let _guard = self.stripe(map, &player.id).lock().await;
+        if self.store.remove_member(map, &player.id).await? {
+            if let Err(err) = self.feed.publish(map, self.left(player)).await {
                 // Its subscribers would keep showing the player: undo, so a retry leaves.
-                let _ = self.store.add_member(&record.id, &player.id).await;
+                let _ = self.store.add_member(map, &player.id).await;
                 return Err(err.into());
             }
-            tracing::info!(map = %record.id, player = %player.id, "left");
+            tracing::info!(%map, player = %player.id, "left");
         }
         Ok(())
     }

@@ -82,9 +82,9 @@ pub fn store_err(err: RedisError) -> StoreError {
                         | ServerErrorKind::ReadOnly
                 )
         )
-        // Too few replicas in sync (`min-replicas-to-write`), or out of memory under
-        // `noeviction`: the write was refused whole.
-        || matches!(err.code(), Some("NOREPLICAS" | "OOM"));
+        // Too few replicas in sync (`min-replicas-to-write`), out of memory under
+        // `noeviction`, persistence failing, a script running too long: refused whole.
+        || matches!(err.code(), Some("NOREPLICAS" | "OOM" | "MISCONF" | "BUSY"));
     if transient {
         StoreError::Unavailable(format!("redis: {err}"))
     } else {

@@ -35,7 +35,7 @@ if kind == 'left' then
   redis.call('HDEL', KEYS[5], player)
 elseif ARGV[5] ~= '' then
   local prev = redis.call('HGET', KEYS[5], player)
-  if kind == 'joined' or not prev or tonumber(prev) <= tonumber(ARGV[4]) then
+  if not prev or tonumber(prev) <= tonumber(ARGV[4]) then
     redis.call('HSET', KEYS[4], player, ARGV[5])
     redis.call('HSET', KEYS[5], player, ARGV[4])
   end
@@ -89,7 +89,10 @@ impl RedisFeed {
     pub(crate) fn new(
         conn: Conn,
         subscriptions: Conn,
-        pushes: tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+        pushes: (
+            tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+            tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
+        ),
         keys: Keys,
         recent_events: usize,
         sink: Arc<dyn EventSink>,

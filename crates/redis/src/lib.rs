@@ -67,8 +67,11 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
                 .max_retry_wait(500)
         };
         let commands = builder().build().map_err(store_err)?;
-        let subscriptions =
-            builder().use_protocol(ProtocolVersion::RESP3).push_sender(pushes).build().map_err(store_err)?;
+        let subscriptions = builder()
+            .use_protocol(ProtocolVersion::RESP3)
+            .push_sender(pushes.clone())
+            .build()
+            .map_err(store_err)?;
         (
             Conn::Cluster(commands.get_async_connection().await.map_err(store_err)?),
             Conn::Cluster(subscriptions.get_async_connection().await.map_err(store_err)?),
@@ -88,7 +91,7 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
         let commands = ConnectionManager::new_with_config(client.clone(), config.clone());
         let subscriptions = ConnectionManager::new_with_config(
             client,
-            config.set_push_sender(pushes).set_automatic_resubscription(),
+            config.set_push_sender(pushes.clone()).set_automatic_resubscription(),
         );
         (
             Conn::Single(commands.await.map_err(store_err)?),
@@ -97,6 +100,7 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
     };
     let keys = Keys::new(&options.prefix);
     let store = Arc::new(RedisStore::new(commands.clone(), keys.clone(), options.trail_retention));
-    let feed = Arc::new(RedisFeed::new(commands, subscriptions, received, keys, options.recent_events, sink));
+    let pushes = (pushes, received);
+    let feed = Arc::new(RedisFeed::new(commands, subscriptions, pushes, keys, options.recent_events, sink));
     Ok(Redis { store, feed })
 }

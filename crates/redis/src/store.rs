@@ -97,11 +97,17 @@ impl Store for RedisStore {
         let Some(record) = self.player(id).await? else {
             return Ok(Vec::new());
         };
-        let maps = self.map_ids(id).await?;
-        for map in &maps {
-            let _: () = self.conn().srem(self.keys.members(map), id.as_str()).await.map_err(store_err)?;
+        // The service has left every map by now; what is left joined meanwhile. (The
+        // player's index may name maps it is no longer in: those need no `left`.)
+        let mut maps = Vec::new();
+        for map in self.map_ids(id).await? {
+            let removed: u64 =
+                self.conn().srem(self.keys.members(&map), id.as_str()).await.map_err(store_err)?;
+            if removed == 1 {
+                maps.push(map);
+            }
         }
-        // The token last: until it is gone, a failed delete can be retried.
+        // The token last: until it is gone, the player can still retry.
         let _: () = redis::pipe()
             .atomic()
             .del(&[self.keys.player_maps(id), self.keys.trail(id), self.keys.trail_counter(id)])

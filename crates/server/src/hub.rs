@@ -143,12 +143,30 @@ impl Hub {
             }
             (std::mem::take(&mut state.pending), state.subscribers.clone())
         };
-        let batch = Arc::new(Batch::new(topic.map.clone(), events));
-        for (id, outbox) in subscribers {
-            if !outbox.push_batch(batch.clone()) {
-                tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
-                self.unsubscribe(topic, id);
-                outbox.push_slow(topic.map.clone(), id);
+        // A batch holds consecutive seqs only: a jump (events a remote feed could not
+        // recover) starts a new batch, whose first seq tells each session to fill the gap.
+        let mut runs = Vec::new();
+        let mut run: Vec<Arc<Event>> = Vec::with_capacity(events.len());
+        for event in events {
+            if run.last().is_some_and(|last| last.seq + 1 != event.seq) {
+                runs.push(std::mem::take(&mut run));
+            }
+            run.push(event);
+        }
+        runs.push(run);
+        let mut dropped = Vec::new();
+        for events in runs {
+            let batch = Arc::new(Batch::new(topic.map.clone(), events));
+            for (id, outbox) in &subscribers {
+                if dropped.contains(id) {
+                    continue;
+                }
+                if !outbox.push_batch(batch.clone()) {
+                    tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
+                    self.unsubscribe(topic, *id);
+                    outbox.push_slow(topic.map.clone(), *id);
+                    dropped.push(*id);
+                }
             }
         }
         true
@@ -219,6 +237,21 @@ mod tests {
         assert!(Arc::ptr_eq(&got_a[0], &got_b[0]), "the same batch, not a copy");
         assert_eq!((got_a[0].first_seq(), got_a[0].last_seq()), (1, 3));
         assert!(got_a[0].frame.as_str().starts_with(r#"{"type":"events","map":"m","events":[{"seq":1,"#));
+    }
+
+    #[tokio::test]
+    async fn a_jump_in_seq_starts_a_new_batch_so_no_frame_hides_a_gap() {
+        let hub = Hub::new(Duration::from_secs(3600));
+        let map = MapId::parse("m").unwrap();
+        let outbox = Outbox::new(1 << 20);
+        let _sub = hub.subscribe(&map, outbox.clone());
+        for seq in [1, 2, 5, 6, 7] {
+            hub.deliver(&map, joined(seq));
+        }
+        let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+        assert!(hub.flush(&topic));
+        let runs: Vec<(u64, u64)> = batches(&outbox).iter().map(|b| (b.first_seq(), b.last_seq())).collect();
+        assert_eq!(runs, [(1, 2), (5, 7)]);
     }
 
     #[tokio::test]

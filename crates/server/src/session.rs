@@ -203,7 +203,12 @@ impl Session {
                         sub.delivered = seq;
                     }
                 }
-                Err(err) => tracing::error!(map = %batch.map, error = %err, "cannot fill a gap"),
+                Err(err) => {
+                    // Never forward past a gap: the client resumes with `since` instead.
+                    tracing::warn!(map = %batch.map, error = %err, "cannot fill a gap; ending the subscription");
+                    self.subs.remove(&batch.map);
+                    return self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Slow).await;
+                }
             }
         }
         self.write_contiguous(batch, sink).await
@@ -217,7 +222,11 @@ impl Session {
         };
         let delivered = sub.delivered;
         let me = self.player.id.as_str();
-        let leave_at = batch.lefts.iter().find(|(_, player)| player == me).map(|(i, _)| *i);
+        let leave_at = batch
+            .lefts
+            .iter()
+            .find(|(i, player)| player == me && batch.events[*i].seq > delivered)
+            .map(|(i, _)| *i);
         let end = leave_at.map_or(batch.events.len(), |i| i + 1);
         let Some(last) = batch.events[..end].last().map(|e| e.seq).filter(|&last| last > delivered) else {
             return Ok(());

@@ -15,7 +15,7 @@ use std::time::Duration;
 use marauder_core::protocol::Event;
 use marauder_core::{EventSink, Listening, MapId, StoreError};
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::conn::{Conn, decode_err, store_err};
 use crate::keys::Keys;
@@ -24,6 +24,8 @@ use crate::keys::Keys;
 const KEEPALIVE: Duration = Duration::from_millis(500);
 
 pub struct Listener {
+    /// Requests a catch-up through the push channel, so it is handled in order with pushes.
+    retry: UnboundedSender<PushInfo>,
     subscriptions: Conn,
     commands: Conn,
     keys: Keys,
@@ -37,7 +39,12 @@ struct Watch {
     subscribed: Arc<tokio::sync::Mutex<bool>>,
     /// The seq of the last event handed to the sink, once one was.
     last: Option<u64>,
+    /// A catch-up failed (Redis was not back yet): retried on the keep-alive tick.
+    behind: bool,
 }
+
+/// The push kind of a catch-up the listener asks of itself.
+const CATCH_UP: &str = "marauder-catch-up";
 
 /// Ends one listener's interest in a map when dropped.
 struct Interest {
@@ -58,14 +65,16 @@ pub fn decode_event(json: &str) -> Result<Event, StoreError> {
 }
 
 impl Listener {
+    /// `retry` must send to `pushes`, the channel the subscription connection pushes to.
     pub fn start(
         subscriptions: Conn,
         commands: Conn,
         keys: Keys,
         sink: Arc<dyn EventSink>,
-        pushes: UnboundedReceiver<PushInfo>,
+        (retry, pushes): (UnboundedSender<PushInfo>, UnboundedReceiver<PushInfo>),
     ) -> Arc<Listener> {
-        let listener = Arc::new(Listener { subscriptions, commands, keys, sink, maps: Mutex::default() });
+        let listener =
+            Arc::new(Listener { retry, subscriptions, commands, keys, sink, maps: Mutex::default() });
         tokio::spawn(read_pushes(Arc::downgrade(&listener), pushes));
         tokio::spawn(keep_alive(Arc::downgrade(&listener)));
         listener
@@ -78,6 +87,7 @@ impl Listener {
                 listeners: 0,
                 subscribed: Arc::default(),
                 last: None,
+                behind: false,
             });
             watch.listeners += 1;
             watch.subscribed.clone()
@@ -88,8 +98,40 @@ impl Listener {
         if !*subscribed {
             self.subscriptions.subscribe(&self.keys.channel(map)).await.map_err(store_err)?;
             *subscribed = true;
+            // From here every event reaches us. Knowing the seq now lets a catch-up after an
+            // outage find events published before the first one heard.
+            let seq: Result<Option<u64>, _> =
+                redis::cmd("GET").arg(self.keys.seq(map)).query_async(&mut self.commands.clone()).await;
+            if let (Ok(seq), Some(watch)) = (seq, self.maps.lock().unwrap().get_mut(map)) {
+                watch.last = Some(watch.last.unwrap_or(0).max(seq.unwrap_or(0)));
+            }
         }
         Ok(Listening::until_dropped(interest))
+    }
+
+    /// Subscribes `map` again if it still has listeners: Redis ended the subscription (a
+    /// cluster slot moved), and the confirmation catches up what was missed.
+    fn resubscribe(self: &Arc<Self>, map: MapId) {
+        let gate =
+            self.maps.lock().unwrap().get(&map).filter(|w| w.listeners > 0).map(|w| w.subscribed.clone());
+        let Some(gate) = gate else { return };
+        let listener = self.clone();
+        tokio::spawn(async move {
+            let mut subscribed = gate.lock().await;
+            let wanted = listener
+                .maps
+                .lock()
+                .unwrap()
+                .get(&map)
+                .is_some_and(|w| w.listeners > 0 && Arc::ptr_eq(&w.subscribed, &gate));
+            if !wanted {
+                return;
+            }
+            match listener.subscriptions.subscribe(&listener.keys.channel(&map)).await {
+                Ok(()) => *subscribed = true,
+                Err(err) => tracing::warn!(%map, error = %err, "resubscribing failed"),
+            }
+        });
     }
 
     fn release(self: &Arc<Self>, map: &MapId) {
@@ -106,7 +148,10 @@ impl Listener {
         let (listener, map) = (self.clone(), map.clone());
         runtime.spawn(async move {
             let mut subscribed = gate.lock().await;
-            let idle = |maps: &HashMap<MapId, Watch>| maps.get(&map).is_some_and(|w| w.listeners == 0);
+            // The same watch (not a newer one for the same map) with nobody listening.
+            let idle = |maps: &HashMap<MapId, Watch>| {
+                maps.get(&map).is_some_and(|w| w.listeners == 0 && Arc::ptr_eq(&w.subscribed, &gate))
+            };
             if !idle(&listener.maps.lock().unwrap()) {
                 return; // Someone listens again.
             }
@@ -160,10 +205,16 @@ impl Listener {
         let entries = match entries {
             Ok(entries) => entries,
             Err(err) => {
-                tracing::warn!(%map, error = %err, "reading missed events failed");
+                tracing::warn!(%map, error = %err, "reading missed events failed; will retry");
+                if let Some(watch) = self.maps.lock().unwrap().get_mut(map) {
+                    watch.behind = true;
+                }
                 return false;
             }
         };
+        if let Some(watch) = self.maps.lock().unwrap().get_mut(map) {
+            watch.behind = false;
+        }
         for (_, fields) in entries {
             match fields.get(1).map(|json| decode_event(json)) {
                 Some(Ok(event)) => self.deliver_after(map, event),
@@ -208,6 +259,11 @@ async fn read_pushes(listener: Weak<Listener>, mut pushes: UnboundedReceiver<Pus
             (PushKind::Subscribe | PushKind::SSubscribe, Some(map)) => {
                 listener.catch_up(&map).await;
             }
+            (PushKind::Other(kind), Some(map)) if kind == CATCH_UP => {
+                listener.catch_up(&map).await;
+            }
+            // Ours (then nobody listens any more) or Redis's own, when a cluster slot moves.
+            (PushKind::Unsubscribe | PushKind::SUnsubscribe, Some(map)) => listener.resubscribe(map),
             (PushKind::Disconnection, _) => {
                 tracing::warn!("lost the redis subscription connection; reconnecting");
             }
@@ -222,7 +278,16 @@ async fn keep_alive(listener: Weak<Listener>) {
     let mut down = false;
     loop {
         tokio::time::sleep(KEEPALIVE).await;
-        let Some(conn) = listener.upgrade().map(|l| l.subscriptions.clone()) else { return };
+        let Some(current) = listener.upgrade() else { return };
+        let behind: Vec<MapId> =
+            current.maps.lock().unwrap().iter().filter(|(_, w)| w.behind).map(|(m, _)| m.clone()).collect();
+        for map in behind {
+            let channel = Value::BulkString(current.keys.channel(&map).into_bytes());
+            let _ =
+                current.retry.send(PushInfo { kind: PushKind::Other(CATCH_UP.into()), data: vec![channel] });
+        }
+        let conn = current.subscriptions.clone();
+        drop(current);
         let ping: Result<(), _> = redis::cmd("PING").query_async(&mut conn.clone()).await;
         match (ping, down) {
             (Err(err), false) => {
