@@ -145,18 +145,13 @@ impl Hub {
         };
         // A batch holds consecutive seqs only: a jump (events a remote feed could not
         // recover) starts a new batch, whose first seq tells each session to fill the gap.
-        let mut runs = Vec::new();
-        let mut run: Vec<Arc<Event>> = Vec::with_capacity(events.len());
-        for event in events {
-            if run.last().is_some_and(|last| last.seq + 1 != event.seq) {
-                runs.push(std::mem::take(&mut run));
-            }
-            run.push(event);
-        }
-        runs.push(run);
+        // The common case, no jump, sends `events` as it is, with no copy.
         let mut dropped = Vec::new();
-        for events in runs {
-            let batch = Arc::new(Batch::new(topic.map.clone(), events));
+        let mut rest = events;
+        loop {
+            let jump = rest.windows(2).position(|w| w[0].seq + 1 != w[1].seq).map(|i| i + 1);
+            let tail = jump.map(|at| rest.split_off(at));
+            let batch = Arc::new(Batch::new(topic.map.clone(), rest));
             for (id, outbox) in &subscribers {
                 if dropped.contains(id) {
                     continue;
@@ -167,6 +162,10 @@ impl Hub {
                     outbox.push_slow(topic.map.clone(), *id);
                     dropped.push(*id);
                 }
+            }
+            match tail {
+                Some(tail) => rest = tail,
+                None => break,
             }
         }
         true
