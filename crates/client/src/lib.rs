@@ -4,8 +4,9 @@
 mod live;
 
 use marauder_protocol::{
-    Accepted, CreateMap, CreatePlayer, ErrorBody, JoinMap, LocationInput, Locations, MapCreated, MapDetail,
-    Me, PlayerCreated, PlayerSummary, PublicMaps, Trail, Visibility,
+    Accepted, CreateDevice, CreateMap, CreatePlayer, DeviceCreated, Devices, ErrorBody, JoinMap,
+    LocationInput, Locations, MapCreated, MapDetail, Me, PlayerCreated, PlayerSummary, PublicMaps, Trail,
+    Visibility,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -130,6 +131,23 @@ impl Client {
 
     pub async fn delete_me(&self) -> Result<()> {
         self.call(self.request(Method::DELETE, "/api/v1/players/me"), StatusCode::NO_CONTENT).await
+    }
+
+    /// A credential for a phone app (OwnTracks, OsmAnd, Traccar Client).
+    pub async fn create_device(&self, name: &str) -> Result<DeviceCreated> {
+        let req = self
+            .request(Method::POST, "/api/v1/players/me/devices")
+            .json(&CreateDevice { name: name.into() });
+        self.call(req, StatusCode::CREATED).await
+    }
+
+    pub async fn devices(&self) -> Result<Devices> {
+        self.call(self.request(Method::GET, "/api/v1/players/me/devices"), StatusCode::OK).await
+    }
+
+    pub async fn delete_device(&self, id: &str) -> Result<()> {
+        let req = self.request(Method::DELETE, &format!("/api/v1/players/me/devices/{id}"));
+        self.call(req, StatusCode::NO_CONTENT).await
     }
 
     pub async fn create_map(&self, name: &str, visibility: Option<Visibility>) -> Result<MapCreated> {

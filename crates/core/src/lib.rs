@@ -5,6 +5,7 @@
 //! It knows nothing of HTTP, WebSocket framing, redb or Redis: the server crate turns
 //! requests into calls on [`Marauder`], and the composition root picks the backends.
 
+mod device;
 mod domain;
 mod error;
 mod feed;
@@ -12,11 +13,12 @@ mod secret;
 mod service;
 mod store;
 
+pub use device::{DeviceId, DeviceSecret, split_identifier};
 pub use domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 pub use error::CoreError;
 pub use feed::{Change, EventSink, Feed, Listening, Replay, Snapshot};
 pub use secret::{InviteCode, Token, TokenHash};
 pub use service::{Limits, Marauder, Player};
-pub use store::{MapRecord, PlayerRecord, Store, StoreError};
+pub use store::{DeviceRecord, MapRecord, PlayerRecord, Store, StoreError};
 
 pub use marauder_protocol as protocol;

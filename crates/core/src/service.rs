@@ -1,33 +1,37 @@
 //! [`Marauder`]: the rules of the game, over whichever [`Store`] and [`Feed`] were chosen.
 //! Every request of the contract is one method here; the server only translates.
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use marauder_protocol::{
-    Accepted, CreateMap, CreatePlayer, Fix, JoinMap, LocationInput, Locations, MapCreated, MapDetail,
-    MapSummary, Me, Millis, PlayerCreated, PlayerLocation, PlayerSummary, PublicMap, PublicMaps, Trail,
-    Visibility,
+    Accepted, CreateDevice, CreateMap, CreatePlayer, Device, DeviceCreated, Devices, Fix, JoinMap,
+    LocationInput, Locations, MapCreated, MapDetail, MapSummary, Me, Millis, PlayerCreated, PlayerLocation,
+    PlayerSummary, PublicMap, PublicMaps, Trail, Visibility,
 };
 use tokio::sync::Mutex;
 
+use crate::device::{DeviceId, DeviceSecret};
 use crate::domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 use crate::error::CoreError;
 use crate::feed::{Change, Feed, Listening, Replay, Snapshot};
 use crate::secret::{InviteCode, Token, TokenHash};
-use crate::store::{MapRecord, PlayerRecord, Store};
+use crate::store::{DeviceRecord, MapRecord, PlayerRecord, Store};
 
 /// Limits that the contract leaves to the server.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// The default and the maximum `limit` of a trail read.
     pub trail_page: usize,
+    /// Devices one player may have.
+    pub devices_per_player: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { trail_page: 1000 }
+        Limits { trail_page: 1000, devices_per_player: 20 }
     }
 }
 
@@ -128,6 +132,96 @@ impl Marauder {
         }
         tracing::info!(player = %player.id, "player deleted");
         Ok(())
+    }
+
+    // --- devices -------------------------------------------------------------------------
+
+    pub async fn create_device(
+        &self,
+        player: &Player,
+        req: CreateDevice,
+    ) -> Result<DeviceCreated, CoreError> {
+        let name = Name::parse("name", &req.name)?.into_string();
+        let max = self.limits.devices_per_player;
+        if self.store.devices_of(&player.id).await?.len() >= max {
+            return Err(CoreError::BadRequest(format!(
+                "a player has at most {max} devices: revoke one before adding another"
+            )));
+        }
+        let secret = DeviceSecret::generate();
+        let record = DeviceRecord {
+            id: DeviceId::generate(),
+            player: player.id.clone(),
+            name,
+            secret_hash: secret.hash(),
+            created_at: now_millis(),
+        };
+        self.store.create_device(record.clone()).await?;
+        tracing::info!(player = %player.id, device = %record.id, "device created");
+        Ok(DeviceCreated {
+            id: record.id.into_string(),
+            name: record.name,
+            secret: secret.expose().to_owned(),
+            created_at: record.created_at,
+        })
+    }
+
+    pub async fn devices(&self, player: &Player) -> Result<Devices, CoreError> {
+        let devices = self.store.devices_of(&player.id).await?;
+        Ok(Devices {
+            devices: devices
+                .into_iter()
+                .map(|d| Device { id: d.id.into_string(), name: d.name, created_at: d.created_at })
+                .collect(),
+        })
+    }
+
+    pub async fn delete_device(&self, player: &Player, id: &str) -> Result<(), CoreError> {
+        let not_found = || CoreError::NotFound(format!("no device {id}"));
+        let id = DeviceId::parse(id).ok_or_else(not_found)?;
+        if !self.store.delete_device(&player.id, &id).await? {
+            return Err(not_found());
+        }
+        tracing::info!(player = %player.id, device = %id, "device revoked");
+        Ok(())
+    }
+
+    /// The player a device credential belongs to.
+    pub async fn authenticate_device(&self, id: &str, secret: &str) -> Result<Player, CoreError> {
+        let id = DeviceId::parse(id).ok_or(CoreError::Unauthorized)?;
+        let device = self.store.device(&id).await?.ok_or(CoreError::Unauthorized)?;
+        if !DeviceSecret::matches(&device.secret_hash, secret) {
+            return Err(CoreError::Unauthorized);
+        }
+        let record = self.store.player(&device.player).await?.ok_or(CoreError::Unauthorized)?;
+        Ok(Player { id: record.id, name: record.name })
+    }
+
+    /// The latest location of everyone who shares a map with the player (not the player),
+    /// most recent first, at most `limit`: what a phone app shows as friends.
+    pub async fn co_members(&self, player: &Player, limit: usize) -> Result<Vec<PlayerLocation>, CoreError> {
+        let mut latest: HashMap<String, PlayerLocation> = HashMap::new();
+        for map in self.store.map_ids_of(&player.id).await?.iter() {
+            // The player's map index may name a map just left (on Redis).
+            if !self.store.is_member(map, &player.id).await? {
+                continue;
+            }
+            for location in self.feed.snapshot(map).await?.locations {
+                if location.player == player.id.as_str() {
+                    continue;
+                }
+                match latest.get(&location.player) {
+                    Some(known) if known.fix.ts >= location.fix.ts => {}
+                    _ => {
+                        latest.insert(location.player.clone(), location);
+                    }
+                }
+            }
+        }
+        let mut friends: Vec<PlayerLocation> = latest.into_values().collect();
+        friends.sort_by(|a, b| b.fix.ts.cmp(&a.fix.ts).then_with(|| a.player.cmp(&b.player)));
+        friends.truncate(limit);
+        Ok(friends)
     }
 
     // --- maps --------------------------------------------------------------------------

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use marauder_protocol::{Fix, Millis, Visibility};
 use serde::{Deserialize, Serialize};
 
+use crate::device::DeviceId;
 use crate::domain::{MapId, PlayerId};
 use crate::secret::TokenHash;
 
@@ -41,6 +42,16 @@ pub struct MapRecord {
     pub created_at: Millis,
 }
 
+/// A phone app's credential; only the secret's hash is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceRecord {
+    pub id: DeviceId,
+    pub player: PlayerId,
+    pub name: String,
+    pub secret_hash: TokenHash,
+    pub created_at: Millis,
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 // How a backend keeps a record: JSON, without the id (the key holds it).
@@ -58,6 +69,14 @@ struct StoredMap {
     owner: String,
     visibility: Visibility,
     invite_code: Option<String>,
+    created_at: Millis,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredDevice {
+    player: String,
+    name: String,
+    secret_hash: [u8; 32],
     created_at: Millis,
 }
 
@@ -107,6 +126,29 @@ impl MapRecord {
     }
 }
 
+impl DeviceRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = StoredDevice {
+            player: self.player.to_string(),
+            name: self.name.clone(),
+            secret_hash: self.secret_hash.0,
+            created_at: self.created_at,
+        };
+        serde_json::to_vec(&stored).expect("a device always encodes")
+    }
+
+    pub fn decode(id: &str, bytes: &[u8]) -> Result<DeviceRecord> {
+        let stored: StoredDevice = serde_json::from_slice(bytes).map_err(|e| corrupt("a device", e))?;
+        Ok(DeviceRecord {
+            id: stored_id(DeviceId::parse(id))?,
+            player: stored_id(PlayerId::parse(&stored.player))?,
+            name: stored.name,
+            secret_hash: TokenHash(stored.secret_hash),
+            created_at: stored.created_at,
+        })
+    }
+}
+
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("decoding {what}: {err}"))
 }
@@ -120,9 +162,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_player(&self, player: PlayerRecord) -> Result<()>;
     async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>>;
     async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>>;
-    /// Removes the player, its token, its memberships and its trail; answers the maps it was
-    /// a member of. Maps it owns remain.
+    /// Removes the player, its token, its devices, its memberships and its trail; answers the
+    /// maps it was a member of. Maps it owns remain.
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>>;
+
+    async fn create_device(&self, device: DeviceRecord) -> Result<()>;
+    async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>>;
+    /// The player's devices, oldest first.
+    async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>>;
+    /// Revokes the device if it is the player's; answers whether it was.
+    async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool>;
 
     /// Creates the map with its owner as the first member.
     async fn create_map(&self, map: MapRecord) -> Result<()>;

@@ -16,6 +16,10 @@ pub const MAPS: TableDefinition<&str, &[u8]> = TableDefinition::new("maps");
 pub const MEMBERS: TableDefinition<(&str, &str), ()> = TableDefinition::new("members");
 /// (player, map) → (): a player's maps (the same facts, indexed the other way)
 pub const MEMBERSHIPS: TableDefinition<(&str, &str), ()> = TableDefinition::new("memberships");
+/// device id → [`DeviceRecord::encode`]
+pub const DEVICES: TableDefinition<&str, &[u8]> = TableDefinition::new("devices");
+/// (player, device) → (): a player's devices
+pub const PLAYER_DEVICES: TableDefinition<(&str, &str), ()> = TableDefinition::new("player_devices");
 /// (player, ts, unique) → [`Fix`] as JSON
 pub const TRAILS: TableDefinition<(&str, i64, u64), &[u8]> = TableDefinition::new("trails");
 /// player → number of points in its trail
@@ -32,6 +36,8 @@ pub fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(MAPS).map_err(fail)?;
         txn.open_table(MEMBERS).map_err(fail)?;
         txn.open_table(MEMBERSHIPS).map_err(fail)?;
+        txn.open_table(DEVICES).map_err(fail)?;
+        txn.open_table(PLAYER_DEVICES).map_err(fail)?;
         txn.open_table(TRAILS).map_err(fail)?;
         txn.open_table(TRAIL_LEN).map_err(fail)?;
         txn.open_table(SEQ_RESERVED).map_err(fail)?;

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Fix, Millis, Visibility};
-use marauder_core::{MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash};
+use marauder_core::{
+    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash,
+};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 use crate::codec::{self, db_err};
@@ -64,7 +66,7 @@ impl EmbeddedStore {
     async fn changed(&self, op: Op) -> Result<bool> {
         match self.writer.call(op).await? {
             Reply::Changed(changed) => Ok(changed),
-            _ => unreachable!("membership ops answer Changed"),
+            _ => unreachable!("membership and device ops answer Changed"),
         }
     }
 }
@@ -73,6 +75,12 @@ pub(crate) fn read_player(txn: &ReadTransaction, id: &str) -> Result<Option<Play
     let players = txn.open_table(codec::PLAYERS).map_err(db_err)?;
     let row = players.get(id).map_err(db_err)?;
     row.map(|v| PlayerRecord::decode(id, v.value())).transpose()
+}
+
+fn read_device(txn: &ReadTransaction, id: &str) -> Result<Option<DeviceRecord>> {
+    let devices = txn.open_table(codec::DEVICES).map_err(db_err)?;
+    let row = devices.get(id).map_err(db_err)?;
+    row.map(|v| DeviceRecord::decode(id, v.value())).transpose()
 }
 
 fn read_map(txn: &ReadTransaction, id: &str) -> Result<Option<MapRecord>> {
@@ -178,6 +186,28 @@ impl Store for EmbeddedStore {
             Reply::Maps(maps) => Ok(maps),
             _ => unreachable!("DeletePlayer answers Maps"),
         }
+    }
+
+    async fn create_device(&self, device: DeviceRecord) -> Result<()> {
+        self.writer.call(Op::CreateDevice(device)).await.map(|_| ())
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>> {
+        read_device(&self.read()?, id.as_str())
+    }
+
+    async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>> {
+        let txn = self.read()?;
+        let mut out = Vec::new();
+        for id in pairs_of(&txn, codec::PLAYER_DEVICES, player.as_str())? {
+            out.extend(read_device(&txn, &id)?);
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool> {
+        self.changed(Op::DeleteDevice(player.clone(), id.clone())).await
     }
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
-use marauder_core::{MapId, MapRecord, PlayerId, PlayerRecord, StoreError};
+use marauder_core::{DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, StoreError};
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
@@ -17,6 +17,9 @@ use crate::{Options, internal};
 pub enum Op {
     CreatePlayer(PlayerRecord),
     DeletePlayer(PlayerId),
+    CreateDevice(DeviceRecord),
+    /// Revoke the device if it is the player's.
+    DeleteDevice(PlayerId, DeviceId),
     CreateMap(MapRecord),
     AddMember(MapId, PlayerId),
     RemoveMember(MapId, PlayerId),
@@ -212,6 +215,26 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::DeletePlayer(player) => delete_player(txn, &player).map(Reply::Maps),
+        Op::CreateDevice(device) => {
+            txn.open_table(codec::DEVICES)
+                .map_err(db_err)?
+                .insert(device.id.as_str(), device.encode().as_slice())
+                .map_err(db_err)?;
+            txn.open_table(codec::PLAYER_DEVICES)
+                .map_err(db_err)?
+                .insert((device.player.as_str(), device.id.as_str()), ())
+                .map_err(db_err)?;
+            Ok(Reply::Done)
+        }
+        Op::DeleteDevice(player, device) => {
+            let key = (player.as_str(), device.as_str());
+            let owned =
+                txn.open_table(codec::PLAYER_DEVICES).map_err(db_err)?.remove(key).map_err(db_err)?.is_some();
+            if owned {
+                txn.open_table(codec::DEVICES).map_err(db_err)?.remove(device.as_str()).map_err(db_err)?;
+            }
+            Ok(Reply::Changed(owned))
+        }
         Op::CreateMap(map) => {
             txn.open_table(codec::MAPS)
                 .map_err(db_err)?
@@ -278,6 +301,21 @@ fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>
         return Ok(Vec::new());
     };
     txn.open_table(codec::TOKENS).map_err(db_err)?.remove(&record.token_hash.0).map_err(db_err)?;
+    {
+        let mut owned = txn.open_table(codec::PLAYER_DEVICES).map_err(db_err)?;
+        let mut devices = txn.open_table(codec::DEVICES).map_err(db_err)?;
+        let ids: Vec<String> = owned
+            .range((id, "")..)
+            .map_err(db_err)?
+            .map(|row| row.map(|(key, _)| (key.value().0 == id).then(|| key.value().1.to_owned())))
+            .map_while(|row| row.transpose())
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        for device in &ids {
+            owned.remove((id, device.as_str())).map_err(db_err)?;
+            devices.remove(device.as_str()).map_err(db_err)?;
+        }
+    }
     let maps: Vec<MapId> = {
         let memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
         let rows = memberships.range((id, "")..).map_err(db_err)?;

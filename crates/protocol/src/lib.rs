@@ -116,6 +116,13 @@ pub struct LocationInput {
     pub ts: Option<Millis>,
 }
 
+/// `POST /api/v1/players/me/devices`: a phone app's credential (an addition, docs/api.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDevice {
+    pub name: String,
+}
+
 // ---------------------------------------------------------------------------------------
 // Responses.
 
@@ -125,6 +132,29 @@ pub struct PlayerCreated {
     pub name: String,
     pub token: String,
     pub created_at: Millis,
+}
+
+/// The answer to `POST /api/v1/players/me/devices`: the only time `secret` is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCreated {
+    pub id: String,
+    pub name: String,
+    pub secret: String,
+    pub created_at: Millis,
+}
+
+/// A device as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+}
+
+/// The answer to `GET /api/v1/players/me/devices`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Devices {
+    pub devices: Vec<Device>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

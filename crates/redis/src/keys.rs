@@ -2,7 +2,7 @@
 //! `{<player id>}` and every key (and the channel) of one map carries `{<map id>}`, so that in a
 //! cluster each entity's keys share a slot and a script over them runs on one shard.
 
-use marauder_core::{MapId, PlayerId, TokenHash};
+use marauder_core::{DeviceId, MapId, PlayerId, TokenHash};
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -31,6 +31,17 @@ impl Keys {
     /// this index may hold a map the player has just left).
     pub fn player_maps(&self, id: &PlayerId) -> String {
         self.of_player(id, ":maps")
+    }
+
+    /// Set of the ids of the player's devices (an index: a listed device that does not exist
+    /// is skipped).
+    pub fn player_devices(&self, id: &PlayerId) -> String {
+        self.of_player(id, ":devices")
+    }
+
+    /// A device's record, JSON: the authority on which player it belongs to.
+    pub fn device(&self, id: &DeviceId) -> String {
+        format!("{}:d:{{{id}}}", self.prefix)
     }
 
     /// Sorted set of trail points: score `ts`, member `<16 hex digits of a counter>|<fix JSON>`.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use marauder_core::protocol::{Fix, Millis, Visibility};
-use marauder_core::{MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash};
+use marauder_core::{
+    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash,
+};
 use redis::{AsyncCommands, Script};
 
 use crate::conn::{Conn, decode_err, store_err};
@@ -107,16 +109,69 @@ impl Store for RedisStore {
                 maps.push(map);
             }
         }
+        for device in self.devices_of(id).await? {
+            let _: () = self.conn().del(self.keys.device(&device.id)).await.map_err(store_err)?;
+        }
         // The token last: until it is gone, the player can still retry.
         let _: () = redis::pipe()
             .atomic()
-            .del(&[self.keys.player_maps(id), self.keys.trail(id), self.keys.trail_counter(id)])
+            .del(&[
+                self.keys.player_maps(id),
+                self.keys.player_devices(id),
+                self.keys.trail(id),
+                self.keys.trail_counter(id),
+            ])
             .del(self.keys.player(id))
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
         let _: () = self.conn().del(self.keys.token(&record.token_hash)).await.map_err(store_err)?;
         Ok(maps)
+    }
+
+    async fn create_device(&self, device: DeviceRecord) -> Result<()> {
+        // The index first: a listed device that does not exist is skipped, while one that
+        // exists unlisted could not be revoked.
+        let _: () = self
+            .conn()
+            .sadd(self.keys.player_devices(&device.player), device.id.as_str())
+            .await
+            .map_err(store_err)?;
+        let _: () =
+            self.conn().set(self.keys.device(&device.id), device.encode()).await.map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>> {
+        let bytes: Option<Vec<u8>> = self.conn().get(self.keys.device(id)).await.map_err(store_err)?;
+        bytes.map(|b| DeviceRecord::decode(id.as_str(), &b)).transpose()
+    }
+
+    async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>> {
+        let ids: Vec<String> =
+            self.conn().smembers(self.keys.player_devices(player)).await.map_err(store_err)?;
+        let ids: Vec<DeviceId> = ids.iter().filter_map(|id| DeviceId::parse(id)).collect();
+        let devices = try_join_all(ids.iter().map(|id| self.device(id))).await?;
+        let mut devices: Vec<DeviceRecord> =
+            devices.into_iter().flatten().filter(|d| &d.player == player).collect();
+        devices.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(devices)
+    }
+
+    async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool> {
+        match self.device(id).await? {
+            Some(device) if &device.player == player => {
+                // The record first: once it is gone the credential opens nothing.
+                let _: () = self.conn().del(self.keys.device(id)).await.map_err(store_err)?;
+                let _: () = self
+                    .conn()
+                    .srem(self.keys.player_devices(player), id.as_str())
+                    .await
+                    .map_err(store_err)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {

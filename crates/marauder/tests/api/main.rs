@@ -6,5 +6,6 @@ mod errors;
 mod live;
 mod locations;
 mod maps;
+mod phones;
 mod players;
 mod web;

@@ -1,8 +1,10 @@
 //! The HTTP routes; each module owns its `router()`. Handlers extract, call the core, and
 //! map the result.
 
+mod devices;
 mod locations;
 mod maps;
+mod phones;
 mod players;
 pub mod web;
 pub mod ws;
@@ -14,6 +16,8 @@ use crate::state::AppState;
 pub fn api() -> Router<AppState> {
     Router::new()
         .merge(players::router())
+        .merge(devices::router())
+        .merge(phones::router())
         .merge(maps::router())
         .merge(locations::router())
         .merge(ws::router())
