@@ -2,6 +2,7 @@
 //! the bench tool and the simulators all speak to the server through it.
 
 mod live;
+mod phone;
 
 use marauder_protocol::{
     Accepted, CreateDevice, CreateMap, CreatePlayer, DeviceCreated, Devices, ErrorBody, JoinMap,

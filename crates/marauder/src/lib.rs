@@ -3,8 +3,8 @@
 //! command line into a [`ServeConfig`]; tests build one and call [`run`] on port 0.
 
 pub mod bench;
-pub mod demo;
 pub mod process;
+pub mod simulate;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -140,7 +140,12 @@ pub async fn run(
 /// walkers have left after `shutdown` (they need the server to say goodbye).
 fn with_demo(url: String, shutdown: CancellationToken) -> CancellationToken {
     let (walkers, server) = (CancellationToken::new(), CancellationToken::new());
-    let demo = tokio::spawn(demo::run(url, walkers.clone()));
+    let stop_walkers = walkers.clone();
+    let demo = tokio::spawn(async move {
+        if let Err(err) = simulate::run(&simulate::SimulateArgs::demo(url), stop_walkers).await {
+            tracing::warn!(error = %err, "the demo walkers could not start");
+        }
+    });
     let stop_server = server.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;

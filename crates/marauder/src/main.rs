@@ -22,6 +22,8 @@ enum Command {
     Serve(ServeConfig),
     /// Run the reference benchmark against a server (by default, one it starts itself).
     Bench(marauder::bench::BenchArgs),
+    /// Walkers strolling about a public map at walking speed, reporting like phones do.
+    Simulate(marauder::simulate::SimulateArgs),
 }
 
 #[tokio::main]
@@ -37,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve(config).await,
         Command::Bench(args) => bench(args).await,
+        Command::Simulate(args) => simulate(args).await,
     }
 }
 
@@ -58,6 +61,15 @@ async fn bench(args: marauder::bench::BenchArgs) -> anyhow::Result<()> {
     if !report.clean() {
         anyhow::bail!("the run was not clean: something missing, repeated, reordered or failed");
     }
+    Ok(())
+}
+
+async fn simulate(args: marauder::simulate::SimulateArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let walked = marauder::simulate::run(&args, shutdown).await?;
+    tracing::info!(accepted = walked.accepted, refused = walked.refused, "the walkers are done");
+    anyhow::ensure!(walked.refused == 0, "{} of the walkers' reports were refused", walked.refused);
     Ok(())
 }
 

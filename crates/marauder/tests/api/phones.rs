@@ -478,3 +478,69 @@ async fn osmand_refuses_bad_or_unauthenticated_reports_and_changes_nothing() {
     assert!(s.trail().await.is_empty());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn simulated_walkers_walk_plausible_paths_and_report_through_each_protocol() {
+    use marauder::simulate::{SimulateArgs, Via, run};
+    use tokio_util::sync::CancellationToken;
+
+    let app = TestApp::spawn().await;
+    let (observer, o) = app.player("Observer").await;
+    let map = observer.create_map("Meadows", None).await.unwrap().id;
+    let centre = (55.9415, -3.1920);
+    for via in [Via::Rest, Via::Owntracks, Via::Osmand] {
+        let args = SimulateArgs {
+            url: app.base.clone(),
+            players: 2,
+            map: "Meadows".into(),
+            lat: centre.0,
+            lon: centre.1,
+            radius: 100.0,
+            interval: 0.05,
+            steps: Some(4),
+            via,
+            keep: true,
+        };
+        let walked = run(&args, CancellationToken::new()).await.unwrap();
+        assert_eq!((walked.accepted, walked.refused), (8, 0), "{via:?}: every report accepted");
+    }
+    let members = observer.map(&map).await.unwrap().members;
+    assert_eq!(members.len(), 7, "the observer and six walkers joined the existing map");
+    let snapshot = observer.locations(&map).await.unwrap();
+    assert_eq!(snapshot.locations.len(), 6);
+    let metres = |a: &Fix, b: (f64, f64)| {
+        let north = (a.lat - b.0) * 111_320.0;
+        let east = (a.lon - b.1) * 111_320.0 * b.0.to_radians().cos();
+        north.hypot(east)
+    };
+    for walker in members.iter().filter(|m| m.id != o.id) {
+        let points = observer.trail(&map, &walker.id, None, None).await.unwrap().points;
+        assert_eq!(points.len(), 4, "{}", walker.name);
+        for pair in points.windows(2) {
+            assert!(pair[0].ts <= pair[1].ts);
+            // 0.05 s of walking at most 1.7 m/s (plus the rounding of the apps' units).
+            assert!(metres(&pair[1], (pair[0].lat, pair[0].lon)) < 0.1, "{pair:?}");
+        }
+        for point in &points {
+            assert!(metres(point, centre) < 125.0, "{point:?}");
+            assert!(point.speed.is_some_and(|s| (0.0..=1.71).contains(&s)), "{point:?}");
+        }
+    }
+
+    // Without --keep they leave when they stop.
+    let args = SimulateArgs {
+        url: app.base.clone(),
+        players: 3,
+        map: "Meadows".into(),
+        lat: centre.0,
+        lon: centre.1,
+        radius: 100.0,
+        interval: 0.05,
+        steps: Some(1),
+        via: Via::Rest,
+        keep: false,
+    };
+    assert_eq!(run(&args, CancellationToken::new()).await.unwrap().accepted, 3);
+    assert_eq!(observer.map(&map).await.unwrap().members.len(), 7);
+    app.stop().await;
+}

@@ -126,3 +126,20 @@ async fn a_small_bench_delivers_everything_once_in_order_and_consistently() {
     }
     assert!(server.stop().unwrap().success());
 }
+
+#[tokio::test]
+async fn marauder_simulate_walks_its_players_and_takes_them_away_when_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, client) = start(dir.path());
+    let status = tokio::process::Command::new(env!("CARGO_BIN_EXE_marauder"))
+        .args(["simulate", "--url", &server.url, "--players", "3", "--map", "Quad", "--via", "osmand"])
+        .args(["--steps", "3", "--interval", "0.05", "--lat", "-33.8568", "--lon", "151.2153"])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success(), "every report accepted");
+    let maps = client.public_maps().await.unwrap().maps;
+    let quad: Vec<(String, u64)> = maps.into_iter().map(|m| (m.name, m.members)).collect();
+    assert_eq!(quad, [("Quad".to_owned(), 0)], "the map they made stays; they left it");
+    assert!(server.stop().unwrap().success());
+}
