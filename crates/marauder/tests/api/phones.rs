@@ -350,18 +350,19 @@ async fn osmand_get_and_form_posts_are_read_as_traccar_reads_them() {
     };
     assert_eq!(second, expected);
 
-    // The id alone, the secret in the configured URL's `key`; an ISO-8601 time.
+    // The id alone, the secret in the configured URL's `key`; an ISO-8601 time; OsmAnd's
+    // own m/s speed under the name docs/phones.md gives it.
     let answer = osmand_get(
         &s.app,
         &format!(
-            "id={}&key={}&lat=55.96&lon=-3.18&timestamp=2025-11-26T00:01:00Z",
+            "id={}&key={}&lat=55.96&lon=-3.18&timestamp=2025-11-26T00:01:00Z&speed_mps=1.5",
             s.device.id, s.device.secret
         ),
     )
     .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let third = s.next_location().await.fix;
-    assert_eq!((third.lat, third.lon, third.ts), (55.96, -3.18, (T0 + 60) * 1000));
+    assert_eq!((third.lat, third.lon, third.ts, third.speed), (55.96, -3.18, (T0 + 60) * 1000, Some(1.5)));
 
     let trail: Vec<i64> = s.trail().await.iter().map(|f| f.ts).collect();
     assert_eq!(trail, [T0 * 1000, (T0 + 30) * 1000, (T0 + 60) * 1000]);

@@ -3,6 +3,8 @@
 //! - OsmAnd and older Traccar Clients: `GET` or `POST` with query or form fields `id`, `lat`,
 //!   `lon` (or `location=lat,lon`), `timestamp`, `speed` (knots), `bearing`/`heading`,
 //!   `altitude`, `accuracy`; any other field (`batt`, `hdop`, `valid`, ...) is ignored.
+//!   OsmAnd itself fills its `{5}` placeholder in m/s, not knots, so the URL Marauder gives
+//!   OsmAnd users names it `speed_mps` (an addition; it wins over `speed`).
 //! - Traccar Client 9: `POST` of `{"location": {"timestamp", "coords": {...}}, "device_id"}`
 //!   with speed in m/s (a buffered client may send `location` as an array, oldest first).
 //!
@@ -119,7 +121,10 @@ impl Fields {
             lon,
             accuracy: known(self.number("accuracy")?),
             altitude: self.number("altitude")?,
-            speed: known(self.number("speed")?).map(|knots| knots * KNOT),
+            speed: match self.number("speed_mps")? {
+                Some(mps) => known(Some(mps)),
+                None => known(self.number("speed")?).map(|knots| knots * KNOT),
+            },
             heading: course(heading),
             ts: self.get("timestamp").map(timestamp).transpose()?,
         })
@@ -244,6 +249,9 @@ mod tests {
         assert_eq!(input.heading, Some(90.5));
         assert_eq!(input.altitude, Some(48.0));
         assert_eq!(input.accuracy, Some(12.0));
+
+        let f = fields("id=a.b&lat=1&lon=2&speed=10&speed_mps=1.5");
+        assert_eq!(f.location().unwrap().speed, Some(1.5));
 
         let f = fields("id=a.b&location=55.9486%2C-3.1999&heading=360");
         let input = f.location().unwrap();
