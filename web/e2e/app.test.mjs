@@ -6,59 +6,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
-
-const ROOT = resolve(import.meta.dirname, '../..');
-const SHOTS = join(ROOT, 'target/e2e');
-const BIN = process.env.MARAUDER_BIN ?? join(ROOT, 'target/debug/marauder');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-/** A bound against hangs, not a timing assertion. */
-const PATIENCE = 15_000;
-
-mkdirSync(SHOTS, { recursive: true });
-
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
-}
-
-/** `marauder serve` on `port` with its data in `dir`; resolves once it listens. */
-function serve(port, dir) {
-  const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--tiles', 'none',
-    '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((done, fail) => {
-    let buffered = '';
-    const onData = (chunk) => {
-      buffered += chunk;
-      if (buffered.includes('"serving"')) {
-        child.stdout.off('data', onData);
-        child.stdout.resume(); // Keep draining so the server never blocks on its log.
-        done(child);
-      }
-    };
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', onData);
-    child.once('exit', (code) => fail(new Error(`marauder serve exited with ${code}`)));
-  });
-}
-
-function stop(child) {
-  return new Promise((done) => {
-    child.once('exit', (code) => done(code));
-    child.kill('SIGTERM');
-  });
-}
+import { join } from 'node:path';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, markerPosition, connected } from './helpers.mjs';
 
 let browser;
 let server;
@@ -71,11 +22,7 @@ before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'marauder-e2e-'));
   server = await serve(port, dataDir);
   base = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -83,53 +30,12 @@ after(async () => {
   if (server && server.exitCode === null) await stop(server);
 });
 
-async function player(name, latitude, longitude) {
-  const context = await browser.newContext({
+function player(name, latitude, longitude) {
+  return signIn(browser, base, name, {
     permissions: ['geolocation'],
     geolocation: { latitude, longitude, accuracy: 5 },
     viewport: { width: 1024, height: 720 },
   });
-  const page = await context.newPage();
-  page.on('pageerror', (err) => console.error(`[${name}] page error:`, err));
-  await page.goto(base + '/');
-  await page.getByTestId('signin-name').fill(name);
-  await page.getByTestId('signin-submit').click();
-  const id = await page.waitForFunction(() => JSON.parse(localStorage.getItem('marauder.session') ?? 'null')?.id,
-    null, { timeout: PATIENCE }).then((h) => h.jsonValue());
-  return { context, page, id, name };
-}
-
-/** Waits until `page` shows `who`'s marker at (lat, lon). */
-async function markerAt(page, who, lat, lon) {
-  try {
-    await page.waitForFunction(([id, lat, lon]) => {
-      const el = document.querySelector(`[data-testid="marker"][data-player="${id}"]`);
-      return el && Math.abs(Number(el.dataset.lat) - lat) < 1e-7 && Math.abs(Number(el.dataset.lon) - lon) < 1e-7;
-    }, [who.id, lat, lon], { timeout: PATIENCE });
-  } catch (err) {
-    const markers = await page.evaluate(() => [...document.querySelectorAll('[data-testid="marker"]')]
-      .map((el) => `${el.dataset.player}@${el.dataset.lat},${el.dataset.lon}`));
-    const debug = await page.evaluate(async (id) => {
-      const token = JSON.parse(localStorage.getItem('marauder.session')).token;
-      const me = await (await fetch('/api/v1/players/me', { headers: { authorization: `Bearer ${token}` } })).json();
-      const map = me.maps[0]?.id;
-      const locs = map && await (await fetch(`/api/v1/maps/${map}/locations`, { headers: { authorization: `Bearer ${token}` } })).text();
-      const trail = map && await (await fetch(`/api/v1/maps/${map}/trails/${id}`, { headers: { authorization: `Bearer ${token}` } })).text();
-      return { locs, trail, sharing: window.__marauder.state.sharing };
-    }, who.id);
-    throw new Error(`no marker of ${who.name} (${who.id}) at ${lat},${lon}; markers: ${markers.join(' ')} ${JSON.stringify(debug)}`, { cause: err });
-  }
-}
-
-async function markerPosition(page, who) {
-  return page.evaluate((id) => {
-    const el = document.querySelector(`[data-testid="marker"][data-player="${id}"]`);
-    return el ? [Number(el.dataset.lat), Number(el.dataset.lon)] : null;
-  }, who.id);
-}
-
-async function connected(page) {
-  await page.getByTestId('conn-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: PATIENCE });
 }
 
 test('two players share a private map live, pause, and survive a server restart', async () => {

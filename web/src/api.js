@@ -85,6 +85,12 @@ export const joinMap = (id, inviteCode) =>
   });
 export const leaveMap = (id) => request('POST', `/maps/${encodeURIComponent(id)}/leave`);
 
+// Phones: per-device credentials for OwnTracks, Traccar Client and OsmAnd. The secret is in
+// the create answer only; the list never has it.
+export const createDevice = (name) => request('POST', '/players/me/devices', { body: { name } });
+export const listDevices = () => request('GET', '/players/me/devices').then((d) => d.devices || []);
+export const deleteDevice = (id) => request('DELETE', `/players/me/devices/${encodeURIComponent(id)}`);
+
 // Locations
 export const postLocation = (loc) => request('POST', '/locations', { body: loc });
 export const getTrail = (mapId, playerId, { since, limit } = {}) =>

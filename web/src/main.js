@@ -12,6 +12,7 @@ import { mountHeader } from './ui/header.js';
 import { mountSignIn } from './ui/signin.js';
 import { mountMaps } from './ui/maps.js';
 import { mountJoin } from './ui/join.js';
+import { mountPhones } from './ui/phones.js';
 import { mountLiveMap } from './ui/livemap.js';
 import { toast } from './ui/toast.js';
 
@@ -114,6 +115,13 @@ const ctx = {
     startSession();
     route();
   },
+  /** Stops this browser sharing your position (remembered, like the header's switch). */
+  pauseSharing() {
+    if (state.sharing.paused) return false;
+    savePaused(true);
+    sharing.start(true);
+    return true;
+  },
   updatePlayerName(name) {
     if (state.player && name && state.player.name !== name) {
       saveSession({ ...state.player, name });
@@ -143,6 +151,10 @@ function route() {
     case 'maps':
       screen = mountMaps(root, ctx);
       document.title = "Your maps · The Marauder's Map";
+      break;
+    case 'phones':
+      screen = mountPhones(root, ctx);
+      document.title = "Your phones · The Marauder's Map";
       break;
     case 'map':
       screen = mountLiveMap(root, ctx, r);

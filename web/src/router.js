@@ -1,4 +1,4 @@
-// Hash routes: #/ (maps), #/map/<id>, #/join/<id>/<code>.
+// Hash routes: #/ (maps), #/phones, #/map/<id>, #/join/<id>/<code>.
 
 function decode(s) {
   try {
@@ -13,6 +13,7 @@ export function parseHash(hash) {
   if (path && !path.startsWith('/')) return { name: 'maps' };
   const parts = path.split('/').filter(Boolean).map(decode);
   if (parts.length === 0) return { name: 'maps' };
+  if (parts[0] === 'phones' && parts.length === 1) return { name: 'phones' };
   if (parts[0] === 'map' && parts.length === 2) return { name: 'map', mapId: parts[1] };
   if (parts[0] === 'join' && parts.length === 3) return { name: 'join', mapId: parts[1], code: parts[2] };
   return { name: 'unknown' };
@@ -20,6 +21,7 @@ export function parseHash(hash) {
 
 export const hrefs = {
   maps: () => '#/',
+  phones: () => '#/phones',
   map: (id) => `#/map/${encodeURIComponent(id)}`,
   join: (id, code) => `#/join/${encodeURIComponent(id)}/${encodeURIComponent(code)}`,
 };

@@ -62,7 +62,12 @@ export function mountMaps(root, ctx) {
     h(
       'div',
       { class: 'screen screen-maps' },
-      heading,
+      h(
+        'div',
+        { class: 'title-row' },
+        heading,
+        h('a', { class: 'btn', href: hrefs.phones(), 'data-testid': 'nav-phones', title: 'Share from a phone app: OwnTracks, Traccar Client, OsmAnd' }, 'Phones'),
+      ),
       created,
       h('section', { class: 'card', 'aria-labelledby': 'mine-h' }, h('h2', { id: 'mine-h' }, 'Maps you are on'), mineError, mineEmpty, mineList),
       h('section', { class: 'card', 'aria-labelledby': 'create-h' }, h('h2', { id: 'create-h' }, 'Draw a new map'), form),
