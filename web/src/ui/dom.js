@@ -28,6 +28,23 @@ export function showError(el, err) {
   el.hidden = !err;
 }
 
+/** The trimmed name typed in `input` when it has 1 to 64 characters (the server's rule for
+ *  every name); otherwise shows `problem` in `errorEl`, marks the input invalid, focuses it
+ *  and answers null. */
+export function checkedName(input, errorEl, problem) {
+  const name = input.value.trim();
+  const length = [...name].length;
+  if (length < 1 || length > 64) {
+    showError(errorEl, new Error(problem));
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+    return null;
+  }
+  input.removeAttribute('aria-invalid');
+  showError(errorEl, null);
+  return name;
+}
+
 /** Copies text to the clipboard, falling back to a selection + execCommand. */
 export async function copyText(text, fallbackEl) {
   try {

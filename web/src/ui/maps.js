@@ -1,6 +1,6 @@
 // The maps screen: your maps, public maps to join, and a form to draw a new map.
 
-import { h, showError, copyText } from './dom.js';
+import { h, showError, copyText, checkedName } from './dom.js';
 import { hrefs, inviteLink } from '../router.js';
 
 /** The invite block of a private map: the link, and a "Copy link" button. */
@@ -146,16 +146,8 @@ export function mountMaps(root, ctx) {
 
   async function onCreate(e) {
     e.preventDefault();
-    const name = nameInput.value.trim();
-    const length = [...name].length;
-    if (length < 1 || length > 64) {
-      showError(createError, new Error('A map name of 1 to 64 characters, please.'));
-      nameInput.setAttribute('aria-invalid', 'true');
-      nameInput.focus();
-      return;
-    }
-    nameInput.removeAttribute('aria-invalid');
-    showError(createError, null);
+    const name = checkedName(nameInput, createError, 'A map name of 1 to 64 characters, please.');
+    if (name === null) return;
     createBtn.disabled = true;
     try {
       const map = await ctx.api.createMap(name, visSelect.value);

@@ -4,7 +4,7 @@
 // rest, and revokes.
 
 import QRCode from 'qrcode';
-import { h, showError, copyText } from './dom.js';
+import { h, showError, copyText, checkedName } from './dom.js';
 import { hrefs } from '../router.js';
 import {
   owntracksUrl,
@@ -127,71 +127,68 @@ export function mountPhones(root, ctx) {
     const otPayload = owntracksQrPayload(device, playerName);
     const title = h('h2', { id: 'secret-h', tabindex: '-1' }, `“${device.name}” is ready: set it up now`);
 
-    const owntracks = h(
-      'section',
-      { class: 'app', 'aria-labelledby': 'app-ot' },
-      h('h3', { id: 'app-ot' }, 'OwnTracks ', h('small', {}, 'iPhone, Android')),
+    /** One app's section: a QR code beside the text for setting it up by hand. */
+    const appSection = ({ id, title, platforms, qr, text }) =>
       h(
-        'div',
-        { class: 'app-body' },
-        h(
-          'figure',
-          { class: 'qr' },
-          qrImage(otPayload, { testid: 'owntracks-qr', alt: `QR code: OwnTracks configuration for ${device.name}` }),
-          h('figcaption', {}, 'Install OwnTracks, then scan this with the phone’s camera: OwnTracks opens and imports the settings.'),
-        ),
+        'section',
+        { class: 'app', 'aria-labelledby': id },
+        h('h3', { id }, `${title} `, h('small', {}, platforms)),
         h(
           'div',
-          { class: 'app-text' },
-          h(
-            'p',
-            { class: 'app-how' },
-            'Reading this on the phone itself? ',
-            h('a', { class: 'btn', href: otPayload }, 'Open in OwnTracks'),
-          ),
-          h('p', { class: 'app-how' }, 'Or by hand, in Preferences → Connection: mode HTTP, then:'),
-          h(
-            'dl',
-            { class: 'creds' },
-            credential('URL', otUrl, 'owntracks-url'),
-            credential('Username', device.id, 'owntracks-username'),
-            credential('Password', device.secret, 'owntracks-password', { secret: true }),
-          ),
+          { class: 'app-body' },
+          h('figure', { class: 'qr' }, qrImage(qr.payload, { testid: qr.testid, alt: qr.alt }), h('figcaption', {}, qr.caption)),
+          h('div', { class: 'app-text' }, ...text),
         ),
-      ),
-    );
+      );
 
-    const traccar = h(
-      'section',
-      { class: 'app', 'aria-labelledby': 'app-tc' },
-      h('h3', { id: 'app-tc' }, 'Traccar Client ', h('small', {}, 'iPhone, Android')),
-      h(
-        'div',
-        { class: 'app-body' },
+    const owntracks = appSection({
+      id: 'app-ot',
+      title: 'OwnTracks',
+      platforms: 'iPhone, Android',
+      qr: {
+        payload: otPayload,
+        testid: 'owntracks-qr',
+        alt: `QR code: OwnTracks configuration for ${device.name}`,
+        caption: 'Install OwnTracks, then scan this with the phone’s camera: OwnTracks opens and imports the settings.',
+      },
+      text: [
+        h('p', { class: 'app-how' }, 'Reading this on the phone itself? ', h('a', { class: 'btn', href: otPayload }, 'Open in OwnTracks')),
+        h('p', { class: 'app-how' }, 'Or by hand, in Preferences → Connection: mode HTTP, then:'),
         h(
-          'figure',
-          { class: 'qr' },
-          qrImage(traccarQrPayload(device), { testid: 'traccar-qr', alt: `QR code: Traccar Client settings for ${device.name}` }),
-          h('figcaption', {}, 'In Traccar Client’s settings, tap the QR code button and scan this: it fills in the server URL and the device identifier.'),
+          'dl',
+          { class: 'creds' },
+          credential('URL', otUrl, 'owntracks-url'),
+          credential('Username', device.id, 'owntracks-username'),
+          credential('Password', device.secret, 'owntracks-password', { secret: true }),
+        ),
+      ],
+    });
+
+    const traccar = appSection({
+      id: 'app-tc',
+      title: 'Traccar Client',
+      platforms: 'iPhone, Android',
+      qr: {
+        payload: traccarQrPayload(device),
+        testid: 'traccar-qr',
+        alt: `QR code: Traccar Client settings for ${device.name}`,
+        caption: 'In Traccar Client’s settings, tap the QR code button and scan this: it fills in the server URL and the device identifier, and sets high accuracy.',
+      },
+      text: [
+        h('p', { class: 'app-how' }, 'Or type them in its settings:'),
+        h(
+          'dl',
+          { class: 'creds' },
+          credential('Server URL', tcUrl, 'traccar-url'),
+          credential('Device identifier', deviceIdentifier(device), 'traccar-id', { secret: true }),
         ),
         h(
-          'div',
-          { class: 'app-text' },
-          h('p', { class: 'app-how' }, 'Or type them in its settings:'),
-          h(
-            'dl',
-            { class: 'creds' },
-            credential('Server URL', tcUrl, 'traccar-url'),
-            credential('Device identifier', deviceIdentifier(device), 'traccar-id', { secret: true }),
-          ),
-          h(
-            'p',
-            { class: 'app-how' },
-            'Set Location accuracy to High, then switch tracking on. Speed needs no setting: the server converts the units each app sends.',
-          ),
+          'p',
+          { class: 'app-how' },
+          'Set Location accuracy to High, then switch tracking on. Speed needs no setting: the server converts the units each app sends.',
         ),
-      ),
-    );
+      ],
+    });
 
     const osmand = h(
       'section',
@@ -296,16 +293,8 @@ export function mountPhones(root, ctx) {
 
   async function onCreate(e) {
     e.preventDefault();
-    const name = nameInput.value.trim();
-    const length = [...name].length;
-    if (length < 1 || length > 64) {
-      showError(createError, new Error('A phone name of 1 to 64 characters, please: one that tells it from the others.'));
-      nameInput.setAttribute('aria-invalid', 'true');
-      nameInput.focus();
-      return;
-    }
-    nameInput.removeAttribute('aria-invalid');
-    showError(createError, null);
+    const name = checkedName(nameInput, createError, 'A phone name of 1 to 64 characters, please: one that tells it from the others.');
+    if (name === null) return;
     createBtn.disabled = true;
     try {
       const device = await ctx.api.createDevice(name);

@@ -1,6 +1,6 @@
 // Sign in: a name becomes a player (POST /api/v1/players); the answer is kept locally.
 
-import { h, showError } from './dom.js';
+import { h, showError, checkedName } from './dom.js';
 
 export function mountSignIn(root, ctx, route) {
   const input = h('input', {
@@ -35,16 +35,8 @@ export function mountSignIn(root, ctx, route) {
   let disposed = false;
   async function onSubmit(e) {
     e.preventDefault();
-    const name = input.value.trim();
-    const length = [...name].length;
-    if (length < 1 || length > 64) {
-      showError(error, new Error('A name of 1 to 64 characters, please.'));
-      input.setAttribute('aria-invalid', 'true');
-      input.focus();
-      return;
-    }
-    input.removeAttribute('aria-invalid');
-    showError(error, null);
+    const name = checkedName(input, error, 'A name of 1 to 64 characters, please.');
+    if (name === null) return;
     submit.disabled = true;
     submit.textContent = 'Signing in…';
     try {
