@@ -161,6 +161,12 @@ test('a phone added on the Phones page shares through OwnTracks, OsmAnd and Trac
   await item.waitFor({ timeout: PATIENCE });
   assert.equal(await panel.isVisible(), false);
   assert.equal((await page.content()).includes(secret), false, 'the secret is shown only once');
+  // It says when the phone was last heard from: the server's time of its first report.
+  const seen = item.getByTestId('device-seen');
+  const { devices: [listed] } = await api('/api/v1/players/me/devices', alice.token);
+  assert.equal(typeof listed.last_seen, 'number');
+  assert.equal(await seen.getAttribute('data-seen'), String(listed.last_seen));
+  assert.match(await seen.textContent(), /^last heard from (just now|\d+ s ago|1 min ago)$/);
 
   // Revoke it (after the confirmation dialog).
   const dialog = new Promise((done) => page.once('dialog', async (d) => {

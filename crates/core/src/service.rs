@@ -42,6 +42,14 @@ pub struct Player {
     pub name: String,
 }
 
+/// A device's `last_seen` is rewritten at most this often: a phone reporting every second
+/// costs one store write a minute, not one a report.
+const LAST_SEEN_RESOLUTION_MS: Millis = 60_000;
+
+fn stale(last_seen: Option<Millis>, now: Millis) -> bool {
+    last_seen.is_none_or(|seen| now - seen >= LAST_SEEN_RESOLUTION_MS || seen > now)
+}
+
 /// Membership changes of one (map, player) pair are serialised through one of these stripes,
 /// so the store's member set and the feed's `joined`/`left` events cannot disagree.
 const MEMBERSHIP_STRIPES: usize = 64;
@@ -155,6 +163,7 @@ impl Marauder {
             name,
             secret_hash: secret.hash(),
             created_at: now_millis(),
+            last_seen: None,
         };
         self.store.create_device(record.clone()).await?;
         tracing::info!(player = %player.id, device = %record.id, "device created");
@@ -171,7 +180,12 @@ impl Marauder {
         Ok(Devices {
             devices: devices
                 .into_iter()
-                .map(|d| Device { id: d.id.into_string(), name: d.name, created_at: d.created_at })
+                .map(|d| Device {
+                    id: d.id.into_string(),
+                    name: d.name,
+                    created_at: d.created_at,
+                    last_seen: d.last_seen,
+                })
                 .collect(),
         })
     }
@@ -194,6 +208,13 @@ impl Marauder {
             return Err(CoreError::Unauthorized);
         }
         let record = self.store.player(&device.player).await?.ok_or(CoreError::Unauthorized)?;
+        let now = now_millis();
+        if stale(device.last_seen, now) {
+            // Only what the Phones page shows: a failure here must not refuse the report.
+            if let Err(err) = self.store.touch_device(&device.id, now).await {
+                tracing::warn!(device = %device.id, error = %err, "could not record when a device was seen");
+            }
+        }
         Ok(Player { id: record.id, name: record.name })
     }
 
@@ -425,5 +446,18 @@ impl Marauder {
         self.feed.flush().await?;
         self.store.flush().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_seen_is_rewritten_once_a_minute_or_when_the_clock_went_back() {
+        assert!(stale(None, 5));
+        assert!(!stale(Some(1_000), 60_999));
+        assert!(stale(Some(1_000), 61_000));
+        assert!(stale(Some(90_000), 1_000), "a clock set back must not freeze it");
     }
 }

@@ -50,6 +50,8 @@ pub struct DeviceRecord {
     pub name: String,
     pub secret_hash: TokenHash,
     pub created_at: Millis,
+    /// When the device last presented its credential (kept to the minute).
+    pub last_seen: Option<Millis>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -78,6 +80,8 @@ struct StoredDevice {
     name: String,
     secret_hash: [u8; 32],
     created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_seen: Option<Millis>,
 }
 
 impl PlayerRecord {
@@ -133,6 +137,7 @@ impl DeviceRecord {
             name: self.name.clone(),
             secret_hash: self.secret_hash.0,
             created_at: self.created_at,
+            last_seen: self.last_seen,
         };
         serde_json::to_vec(&stored).expect("a device always encodes")
     }
@@ -145,6 +150,7 @@ impl DeviceRecord {
             name: stored.name,
             secret_hash: TokenHash(stored.secret_hash),
             created_at: stored.created_at,
+            last_seen: stored.last_seen,
         })
     }
 }
@@ -170,6 +176,8 @@ pub trait Store: Send + Sync + 'static {
     async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>>;
     /// The player's devices, oldest first.
     async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>>;
+    /// Sets the device's `last_seen` to `at` if it still exists (a revoked device stays gone).
+    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()>;
     /// Revokes the device if it is the player's; answers whether it was.
     async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool>;
 

@@ -206,6 +206,10 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
+    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()> {
+        self.writer.call(Op::TouchDevice(id.clone(), at)).await.map(|_| ())
+    }
+
     async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool> {
         self.changed(Op::DeleteDevice(player.clone(), id.clone())).await
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
+use marauder_core::protocol::Millis;
 use marauder_core::{DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, StoreError};
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
@@ -18,6 +19,8 @@ pub enum Op {
     CreatePlayer(PlayerRecord),
     DeletePlayer(PlayerId),
     CreateDevice(DeviceRecord),
+    /// Set the device's `last_seen`, if it still exists.
+    TouchDevice(DeviceId, Millis),
     /// Revoke the device if it is the player's.
     DeleteDevice(PlayerId, DeviceId),
     CreateMap(MapRecord),
@@ -224,6 +227,19 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
                 .map_err(db_err)?
                 .insert((device.player.as_str(), device.id.as_str()), ())
                 .map_err(db_err)?;
+            Ok(Reply::Done)
+        }
+        Op::TouchDevice(device, at) => {
+            let mut devices = txn.open_table(codec::DEVICES).map_err(db_err)?;
+            let current = devices
+                .get(device.as_str())
+                .map_err(db_err)?
+                .map(|v| DeviceRecord::decode(device.as_str(), v.value()))
+                .transpose()?;
+            if let Some(mut record) = current {
+                record.last_seen = Some(at);
+                devices.insert(device.as_str(), record.encode().as_slice()).map_err(db_err)?;
+            }
             Ok(Reply::Done)
         }
         Op::DeleteDevice(player, device) => {

@@ -149,6 +149,9 @@ pub struct Device {
     pub id: String,
     pub name: String,
     pub created_at: Millis,
+    /// When the device last presented its credential, to the minute; absent until it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Millis>,
 }
 
 /// The answer to `GET /api/v1/players/me/devices`, oldest first.

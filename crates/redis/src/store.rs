@@ -158,6 +158,22 @@ impl Store for RedisStore {
         Ok(devices)
     }
 
+    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()> {
+        let Some(mut device) = self.device(id).await? else {
+            return Ok(());
+        };
+        device.last_seen = Some(at);
+        // XX: only if it still exists, so a device revoked meanwhile is not brought back.
+        let _: Option<String> = redis::cmd("SET")
+            .arg(self.keys.device(id))
+            .arg(device.encode())
+            .arg("XX")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
     async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool> {
         match self.device(id).await? {
             Some(device) if &device.player == player => {

@@ -6,6 +6,7 @@
 import QRCode from 'qrcode';
 import { h, showError, copyText, checkedName } from './dom.js';
 import { hrefs } from '../router.js';
+import { relativeTime } from './time.js';
 import {
   owntracksUrl,
   osmandUrl,
@@ -259,7 +260,17 @@ export function mountPhones(root, ctx) {
           h(
             'div',
             { class: 'device-head' },
-            h('div', { class: 'device-title' }, h('span', { class: 'device-name' }, d.name), h('span', { class: 'device-date' }, `added ${formatDate(d.created_at)}`)),
+            h(
+              'div',
+              { class: 'device-title' },
+              h('span', { class: 'device-name' }, d.name),
+              h('span', { class: 'device-date' }, `added ${formatDate(d.created_at)}`),
+              h(
+                'span',
+                { class: 'device-seen', 'data-testid': 'device-seen', 'data-seen': d.last_seen ?? '' },
+                typeof d.last_seen === 'number' ? `last heard from ${relativeTime(d.last_seen)}` : 'not heard from yet',
+              ),
+            ),
             revoke,
           ),
           h(
@@ -343,8 +354,15 @@ export function mountPhones(root, ctx) {
   renderList();
   loadDevices();
 
+  // While the page is open, see a phone being set up start reporting (the server keeps
+  // `last_seen` to the minute).
+  const poll = setInterval(() => {
+    if (!document.hidden) loadDevices();
+  }, 20_000);
+
   return {
     cleanup() {
+      clearInterval(poll);
       disposed = true;
       shown = null;
     },

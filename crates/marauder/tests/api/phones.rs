@@ -53,6 +53,10 @@ async fn osmand_post(app: &TestApp, query: &str, content_type: &str, body: &str)
     send(request).await
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
 /// Seconds of 2025-11-26T00:00:00Z.
 const T0: i64 = 1_764_115_200;
 
@@ -195,8 +199,12 @@ async fn owntracks_location_is_stored_published_and_answered_with_the_co_members
         "created_at": T0 + 1, "lat": 55.9486, "lon": -3.1999, "m": 1, "t": "u", "tid": "AP",
         "tst": T0, "vac": 3, "vel": 18, "BSSID": "a0:b1:c2:d3:e4:f5", "SSID": "Home"
     });
+    assert_eq!(s.alice.devices().await.unwrap().devices[0].last_seen, None, "never seen yet");
+    let before = now_ms();
     let answer = owntracks(&s.app, &s.device.id, &s.device.secret, &body.to_string()).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
+    let seen = s.alice.devices().await.unwrap().devices[0].last_seen.expect("seen now");
+    assert!((before..=now_ms()).contains(&seen), "{before} <= {seen}");
     let topic = format!("owntracks/marauder/{}", s.bob_id);
     assert_eq!(
         answer.json(),
@@ -267,6 +275,11 @@ async fn owntracks_refuses_bad_or_unauthenticated_payloads_and_changes_nothing()
         assert_eq!(answer.error(), (401, "unauthorized".into()), "{user}:{password}");
         assert_eq!(answer.challenge.as_deref(), Some(r#"Basic realm="Marauder", charset="UTF-8""#));
     }
+    assert_eq!(
+        s.alice.devices().await.unwrap().devices[0].last_seen,
+        None,
+        "a failed login is not a sighting"
+    );
     let no_auth =
         send(reqwest::Client::new().post(format!("{}/api/v1/owntracks", s.app.base)).body(good.clone()))
             .await;
