@@ -53,12 +53,6 @@ impl Client {
         ];
         query.extend(fields.into_iter().filter_map(|(key, value)| value.map(|v| (key, v))));
         let req = self.http.request(Method::GET, format!("{}/api/v1/osmand", self.base)).query(&query);
-        let response = req.send().await.map_err(|e| crate::Error::Transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| crate::Error::Transport(e.to_string()))?;
-        match status {
-            StatusCode::OK => Ok(()),
-            other => Err(crate::api_error(other.as_u16(), &bytes)),
-        }
+        self.call(req, StatusCode::OK).await
     }
 }

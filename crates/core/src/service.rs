@@ -211,8 +211,9 @@ impl Marauder {
         let now = now_millis();
         if stale(device.last_seen, now) {
             // Only what the Phones page shows: a failure here must not refuse the report.
-            if let Err(err) = self.store.touch_device(&device.id, now).await {
-                tracing::warn!(device = %device.id, error = %err, "could not record when a device was seen");
+            let seen = DeviceRecord { last_seen: Some(now), ..device };
+            if let Err(err) = self.store.touch_device(&seen).await {
+                tracing::warn!(device = %seen.id, error = %err, "could not record when a device was seen");
             }
         }
         Ok(Player { id: record.id, name: record.name })
@@ -379,6 +380,23 @@ impl Marauder {
     /// in; answers how many maps were informed.
     pub async fn post_location(&self, player: &Player, input: &LocationInput) -> Result<Accepted, CoreError> {
         let fix = validate_fix(input, now_millis())?;
+        self.record(player, fix).await
+    }
+
+    /// [`Marauder::post_location`] for several points, oldest first, taken whole: none is
+    /// stored unless every one is valid.
+    pub async fn post_locations(&self, player: &Player, inputs: &[LocationInput]) -> Result<(), CoreError> {
+        let now = now_millis();
+        let fixes: Vec<Fix> =
+            inputs.iter().map(|input| validate_fix(input, now)).collect::<Result<_, _>>()?;
+        for fix in fixes {
+            self.record(player, fix).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends a valid point to the trail and publishes it to each of the player's maps.
+    async fn record(&self, player: &Player, fix: Fix) -> Result<Accepted, CoreError> {
         let maps = self.store.append_trail_and_map_ids(&player.id, &fix).await?;
         let mut informed = 0;
         for map in maps.iter() {

@@ -176,8 +176,8 @@ pub trait Store: Send + Sync + 'static {
     async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>>;
     /// The player's devices, oldest first.
     async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>>;
-    /// Sets the device's `last_seen` to `at` if it still exists (a revoked device stays gone).
-    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()>;
+    /// Stores `device.last_seen` if the device still exists (a revoked one stays gone).
+    async fn touch_device(&self, device: &DeviceRecord) -> Result<()>;
     /// Revokes the device if it is the player's; answers whether it was.
     async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool>;
 

@@ -206,8 +206,9 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
-    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()> {
-        self.writer.call(Op::TouchDevice(id.clone(), at)).await.map(|_| ())
+    async fn touch_device(&self, device: &DeviceRecord) -> Result<()> {
+        let Some(at) = device.last_seen else { return Ok(()) };
+        self.writer.call(Op::TouchDevice(device.id.clone(), at)).await.map(|_| ())
     }
 
     async fn delete_device(&self, player: &PlayerId, id: &DeviceId) -> Result<bool> {

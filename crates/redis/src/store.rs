@@ -158,14 +158,10 @@ impl Store for RedisStore {
         Ok(devices)
     }
 
-    async fn touch_device(&self, id: &DeviceId, at: Millis) -> Result<()> {
-        let Some(mut device) = self.device(id).await? else {
-            return Ok(());
-        };
-        device.last_seen = Some(at);
+    async fn touch_device(&self, device: &DeviceRecord) -> Result<()> {
         // XX: only if it still exists, so a device revoked meanwhile is not brought back.
         let _: Option<String> = redis::cmd("SET")
-            .arg(self.keys.device(id))
+            .arg(self.keys.device(&device.id))
             .arg(device.encode())
             .arg("XX")
             .query_async(&mut self.conn())

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use marauder_core::protocol::{LocationInput, Millis};
-use marauder_core::{now_millis, split_identifier, validate_fix};
+use marauder_core::split_identifier;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -48,15 +48,7 @@ pub async fn post(
     if is_json(content_type) || first == Some(&b'{') {
         let report = TraccarReport::parse(&body)?;
         let player = authenticate_fields(&state, &query, report.device_id.as_deref()).await?;
-        let inputs = report.locations()?;
-        // A batch is taken whole or not at all.
-        let now = now_millis();
-        for input in &inputs {
-            validate_fix(input, now)?;
-        }
-        for input in &inputs {
-            state.app.post_location(&player, input).await?;
-        }
+        state.app.post_locations(&player, &report.locations()?).await?;
     } else {
         // Form fields, after the URL's own (the configured URL may carry `key`).
         let mut fields = query;
