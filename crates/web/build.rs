@@ -7,8 +7,13 @@ use std::process::Command;
 fn main() {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("dist");
+    // Only inputs that exist: cargo counts a missing one as changed, and would rebuild the
+    // web app and relink the binary on every build.
     for input in ["src", "public", "index.html", "package.json", "package-lock.json", "vite.config.js"] {
-        println!("cargo:rerun-if-changed={}", web.join(input).display());
+        let path = web.join(input);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let installed = web.join("node_modules/.package-lock.json");
     let lock = web.join("package-lock.json");
@@ -20,6 +25,11 @@ fn main() {
         _ => true,
     };
     if stale(&installed, &lock) {
+        // Cargo shows a build script's output only when it fails; a warning is what it prints
+        // at once, so a first build does not look stuck while npm downloads.
+        println!(
+            "cargo:warning=installing the web app's npm packages (npm ci in web/): the first build takes a minute"
+        );
         npm(&web, &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
     }
     let out_dir = out.to_str().expect("a UTF-8 OUT_DIR");

@@ -239,6 +239,12 @@ impl Client {
         Live::connect(&self.base, self.token.as_deref(), false).await
     }
 
+    /// Opens the live WebSocket with a fixed socket receive buffer of `bytes` (for tests of
+    /// slow readers).
+    pub async fn connect_with_receive_buffer(&self, bytes: u32) -> Result<Live> {
+        Live::connect_with_receive_buffer(&self.base, self.token.as_deref(), bytes).await
+    }
+
     /// Opens the live WebSocket with the token in the `access_token` query parameter, as a
     /// browser does.
     pub async fn connect_with_query_token(&self) -> Result<Live> {

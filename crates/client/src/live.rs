@@ -2,7 +2,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use marauder_protocol::{ClientMessage, LocationInput, ServerMessage, Subscribe, Unsubscribe};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -26,8 +26,56 @@ fn transport(err: impl std::fmt::Display) -> Error {
     Error::Transport(err.to_string())
 }
 
+/// A refused upgrade carries the contract's error body.
+fn handshake_error(err: tungstenite::Error) -> Error {
+    match err {
+        tungstenite::Error::Http(response) => {
+            let body = response.body().clone().unwrap_or_default();
+            api_error(response.status().as_u16(), &body)
+        }
+        err => transport(err),
+    }
+}
+
 impl Live {
     pub(crate) async fn connect(base: &str, token: Option<&str>, in_query: bool) -> Result<Live> {
+        let request = Live::request(base, token, in_query)?;
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => Ok(Live { ws }),
+            Err(err) => Err(handshake_error(err)),
+        }
+    }
+
+    /// Connects with the socket's receive buffer set to `bytes` before the handshake, which
+    /// turns the kernel's autotuning off: a test of a slow reader then needs to outpace
+    /// kilobytes, not the tens of megabytes an autotuned buffer may take.
+    pub(crate) async fn connect_with_receive_buffer(
+        base: &str,
+        token: Option<&str>,
+        bytes: u32,
+    ) -> Result<Live> {
+        let request = Live::request(base, token, false)?;
+        let host = request.uri().authority().map(|a| a.as_str().to_owned()).unwrap_or_default();
+        let addr = tokio::net::lookup_host(&host)
+            .await
+            .map_err(transport)?
+            .next()
+            .ok_or_else(|| transport(format!("{host} resolves to no address")))?;
+        let socket =
+            if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(transport)?;
+        socket.set_recv_buffer_size(bytes).map_err(transport)?;
+        let stream = socket.connect(addr).await.map_err(transport)?;
+        match tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await {
+            Ok((ws, _)) => Ok(Live { ws }),
+            Err(err) => Err(handshake_error(err)),
+        }
+    }
+
+    fn request(
+        base: &str,
+        token: Option<&str>,
+        in_query: bool,
+    ) -> Result<tungstenite::handshake::client::Request> {
         let ws_base = base.replacen("http", "ws", 1);
         let url = match (token, in_query) {
             (Some(token), true) => format!("{ws_base}/api/v1/ws?access_token={token}"),
@@ -38,14 +86,7 @@ impl Live {
             let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(transport)?;
             request.headers_mut().insert("authorization", value);
         }
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Live { ws }),
-            Err(tungstenite::Error::Http(response)) => {
-                let body = response.body().clone().unwrap_or_default();
-                Err(api_error(response.status().as_u16(), &body))
-            }
-            Err(err) => Err(transport(err)),
-        }
+        Ok(request)
     }
 
     pub async fn send(&mut self, message: &ClientMessage) -> Result<()> {

@@ -214,20 +214,29 @@ async fn a_subscriber_too_slow_to_read_is_unsubscribed_and_can_resume() {
     // A long name and long coordinates make every event over 150 bytes.
     let (harry, _) = app.player("Harry James Potter, the Boy Who Lived, Seeker of Gryffindor").await;
     let map = harry.create_map("Hogwarts", None).await.unwrap();
-    let mut slow = harry.connect().await.unwrap();
+    // A fixed small receive buffer: the kernel no longer autotunes it to tens of megabytes.
+    let mut slow = harry.connect_with_receive_buffer(SLOW_RECEIVE_BUFFER).await.unwrap();
     subscribe(&mut slow, &map.id).await;
     // The slow client reads nothing while more is published for it than the kernel's socket
-    // buffers (both ends, at their largest) and the server's bounded queues can hold.
-    let mut pusher = harry.connect().await.unwrap();
-    let buffers = socket_buffer_max("tcp_wmem") + socket_buffer_max("tcp_rmem") + 2 * 1024 * 1024;
+    // buffers (the server's send buffer at its largest, the client's receive buffer, which
+    // Linux doubles) and the server's bounded queues can hold.
+    let buffers = socket_buffer_max("tcp_wmem") + 2 * SLOW_RECEIVE_BUFFER as usize + 2 * 1024 * 1024;
     let sent = (buffers / 150 + 10_000) as u64;
-    for n in 1..=sent {
-        pusher.push_location(&loc_at(51.123456789012, -0.123456789012, n as i64)).await.unwrap();
+    // Several pushers, so that a network backend's round trips overlap.
+    let mut pushers = Vec::new();
+    for _ in 0..PUSHERS {
+        pushers.push(harry.connect().await.unwrap());
     }
-    pusher.send_raw(Message::text("{}")).await.unwrap();
-    // Its locations are handled in order first: over a network backend that takes a while.
-    let handled = recv_within(&mut pusher, Duration::from_secs(600)).await;
-    assert!(matches!(handled, ServerMessage::Error { .. }));
+    let pushing = pushers.into_iter().enumerate().map(|(k, mut pusher)| async move {
+        for n in (1..=sent).filter(|n| n % PUSHERS == k as u64) {
+            pusher.push_location(&loc_at(51.123456789012, -0.123456789012, n as i64)).await.unwrap();
+        }
+        pusher.send_raw(Message::text("{}")).await.unwrap();
+        // Its locations are handled in order first: over a network backend that takes a while.
+        let handled = recv_within(&mut pusher, Duration::from_secs(600)).await;
+        assert!(matches!(handled, ServerMessage::Error { .. }));
+    });
+    futures_util::future::join_all(pushing).await;
 
     let mut delivered = 0;
     loop {
@@ -285,6 +294,10 @@ async fn a_player_has_at_most_the_configured_number_of_connections() {
 }
 
 /// The largest size the kernel lets a TCP socket buffer of this kind grow to.
+/// The slow reader's socket receive buffer, in bytes.
+const SLOW_RECEIVE_BUFFER: u32 = 4096;
+const PUSHERS: u64 = 4;
+
 fn socket_buffer_max(kind: &str) -> usize {
     let limits = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{kind}")).unwrap_or_default();
     limits.split_whitespace().last().and_then(|max| max.parse().ok()).unwrap_or(8 * 1024 * 1024)
