@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: what CI runs (.ci/run) and what a developer runs.
 #
-# Needs a Rust toolchain and Node.js with npm (the web app is built by cargo), and
-# redis-server, redis-cli, nginx and Chromium for the Redis, load-balancer and browser
-# tests: when one is missing and this runs as root (as in CI), it installs them with
-# apt-get; otherwise it names the packages to install. Every test starts its own servers on
-# free loopback ports.
+# Needs a Rust toolchain (with rustfmt and clippy) and Node.js with npm (the web app is
+# built by cargo), and redis-server, redis-cli, nginx and Chromium for the Redis,
+# load-balancer and browser tests: when one is missing and this runs as root (as in CI), it
+# installs them with apt-get; otherwise it names the packages to install. Every test starts
+# its own servers on free loopback ports.
 #
 # The contract suite (tests/api) runs three times, once per backend: the embedded default,
 # one Redis, and a three-master Redis Cluster (MARAUDER_TEST_BACKEND).
@@ -30,6 +30,10 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 1
     fi
 fi
+
+# Style and lints first: they fail in seconds where the tests take minutes.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo test --workspace --locked "$@"
 MARAUDER_TEST_BACKEND=redis cargo test --locked -p marauder --test api "$@"

@@ -28,10 +28,11 @@ export function freePort() {
   });
 }
 
-/** `marauder serve` on `port` with its data in `dir`; resolves once it listens. */
-export function serve(port, dir) {
+/** `marauder serve` on `port` with its data in `dir` (and `extra` flags); resolves once it
+ *  listens. */
+export function serve(port, dir, extra = []) {
   const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--tiles', 'none',
-    '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--log-format', 'json', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((done, fail) => {
     let buffered = '';
     const onData = (chunk) => {

@@ -61,9 +61,11 @@ async function request(method, path, { body, auth = true, query } = {}) {
     const err = data && typeof data === 'object' && data.error ? data.error : {};
     const code = typeof err.code === 'string' ? err.code : `http_${res.status}`;
     const message =
-      typeof err.message === 'string' && err.message
-        ? err.message
-        : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`;
+      res.status === 429
+        ? tooManyTries(res.headers.get('retry-after'))
+        : typeof err.message === 'string' && err.message
+          ? err.message
+          : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`;
     const error = new ApiError(res.status, code, message);
     if (res.status === 401 && auth) onUnauthorized(error);
     throw error;
@@ -71,12 +73,26 @@ async function request(method, path, { body, auth = true, query } = {}) {
   return data;
 }
 
+/** A 429 in words for a person: the server refuses guesses and sign-ups past a burst, per
+ *  network address, for `Retry-After` seconds. */
+function tooManyTries(retryAfter) {
+  const secs = Number.parseInt(retryAfter, 10);
+  const wait = Number.isFinite(secs) && secs > 0 ? (secs === 1 ? 'a second' : `${secs} seconds`) : 'a little while';
+  return `Too many tries from your network just now: wait ${wait}, then try again.`;
+}
+
 // Players
 export const createPlayer = (name) => request('POST', '/players', { body: { name }, auth: false });
 export const me = () => request('GET', '/players/me');
 
 // Maps
-export const listPublicMaps = () => request('GET', '/maps', { auth: false }).then((d) => d.maps || []);
+/** One page of public maps, most members first: `{maps, next}`; pass `next` back as `after`
+ *  for the following page. `q` keeps the maps whose name contains it. */
+export const listPublicMaps = ({ q, after } = {}) =>
+  request('GET', '/maps', { auth: false, query: { q: q || undefined, after } }).then((d) => ({
+    maps: (d && d.maps) || [],
+    next: (d && d.next) || null,
+  }));
 export const createMap = (name, visibility) => request('POST', '/maps', { body: { name, visibility } });
 export const getMap = (id) => request('GET', `/maps/${encodeURIComponent(id)}`);
 export const joinMap = (id, inviteCode) =>

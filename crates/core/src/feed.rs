@@ -77,4 +77,10 @@ pub trait Feed: Send + Sync + 'static {
     async fn listen(&self, map: &MapId) -> Result<Listening, StoreError>;
     /// Makes the current seq of every map durable (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Whether publishes and deliveries can go through now; `Unavailable` with the reason when
+    /// they cannot. A feed that keeps its state with the store's has nothing more to check.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

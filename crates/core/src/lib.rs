@@ -19,6 +19,6 @@ pub use error::CoreError;
 pub use feed::{Change, EventSink, Feed, Listening, Replay, Snapshot};
 pub use secret::{InviteCode, Token, TokenHash};
 pub use service::{Limits, Marauder, Player};
-pub use store::{DeviceRecord, MapRecord, PlayerRecord, Store, StoreError};
+pub use store::{DeviceRecord, MapRecord, PlayerRecord, PublicCursor, Store, StoreError};
 
 pub use marauder_protocol as protocol;

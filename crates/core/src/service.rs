@@ -18,7 +18,7 @@ use crate::domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 use crate::error::CoreError;
 use crate::feed::{Change, Feed, Listening, Replay, Snapshot};
 use crate::secret::{InviteCode, Token, TokenHash};
-use crate::store::{DeviceRecord, MapRecord, PlayerRecord, Store};
+use crate::store::{DeviceRecord, MapRecord, PlayerRecord, PublicCursor, Store, StoreError};
 
 /// Limits that the contract leaves to the server.
 #[derive(Debug, Clone)]
@@ -33,6 +33,22 @@ impl Default for Limits {
     fn default() -> Self {
         Limits { trail_page: 1000, devices_per_player: 20 }
     }
+}
+
+/// `GET /maps`: the page size when none is asked, and the largest one may ask.
+pub const PUBLIC_PAGE_DEFAULT: usize = 100;
+pub const PUBLIC_PAGE_MAX: usize = 500;
+/// With `q`, index entries read per request at most, so that a rare name costs a bounded
+/// amount of work per request (the client follows `next`), and how many per store call.
+pub const PUBLIC_SCAN_BUDGET: usize = 2000;
+const PUBLIC_SCAN_CHUNK: usize = 250;
+
+fn public_page(found: Vec<(PublicCursor, MapRecord)>, next: Option<String>) -> PublicMaps {
+    let maps = found
+        .into_iter()
+        .map(|(cursor, m)| PublicMap { id: m.id.into_string(), name: m.name, members: cursor.members })
+        .collect();
+    PublicMaps { maps, next }
 }
 
 /// An authenticated player.
@@ -273,14 +289,62 @@ impl Marauder {
         })
     }
 
-    pub async fn public_maps(&self) -> Result<PublicMaps, CoreError> {
-        let maps = self.store.public_maps().await?;
-        Ok(PublicMaps {
-            maps: maps
-                .into_iter()
-                .map(|(m, members)| PublicMap { id: m.id.into_string(), name: m.name, members })
-                .collect(),
-        })
+    /// A page of `GET /maps`: at most `limit` public maps after the cursor `after`, those
+    /// whose name contains `q` ignoring case, with the cursor of the next page when more may
+    /// follow. With `q`, at most [`PUBLIC_SCAN_BUDGET`] index entries are read per request:
+    /// past it the page may be short (even empty) and `next` says where to go on.
+    pub async fn public_maps(
+        &self,
+        limit: Option<usize>,
+        after: Option<&str>,
+        q: Option<&str>,
+    ) -> Result<PublicMaps, CoreError> {
+        let limit = limit.unwrap_or(PUBLIC_PAGE_DEFAULT);
+        if !(1..=PUBLIC_PAGE_MAX).contains(&limit) {
+            return Err(CoreError::bad_request("limit", format!("must be from 1 to {PUBLIC_PAGE_MAX}")));
+        }
+        let mut position = match after {
+            Some(raw) => Some(
+                PublicCursor::decode(raw)
+                    .ok_or_else(|| CoreError::bad_request("after", "malformed cursor"))?,
+            ),
+            None => None,
+        };
+        let needle = match q {
+            Some(q) if q.chars().count() > Name::MAX_CHARS => {
+                return Err(CoreError::bad_request("q", format!("at most {} characters", Name::MAX_CHARS)));
+            }
+            Some(q) if !q.is_empty() => Some(q.to_lowercase()),
+            _ => None,
+        };
+        let budget = if needle.is_some() { PUBLIC_SCAN_BUDGET } else { usize::MAX };
+        let (mut found, mut scanned) = (Vec::with_capacity(limit), 0usize);
+        loop {
+            let wanted = if needle.is_some() { PUBLIC_SCAN_CHUNK } else { limit + 1 - found.len() };
+            let wanted = wanted.min(budget - scanned);
+            if wanted == 0 {
+                // The scan budget is spent: the client goes on from the last entry read.
+                return Ok(public_page(found, position.map(|c| c.encode())));
+            }
+            let entries = self.store.public_maps(position.as_ref(), wanted).await?;
+            let exhausted = entries.len() < wanted;
+            for (cursor, record) in entries {
+                scanned += 1;
+                let matching =
+                    record.filter(|r| needle.as_ref().is_none_or(|n| r.name.to_lowercase().contains(n)));
+                if let Some(record) = matching {
+                    if found.len() == limit {
+                        let next = found.last().map(|(c, _): &(PublicCursor, MapRecord)| c.encode());
+                        return Ok(public_page(found, next));
+                    }
+                    found.push((cursor.clone(), record));
+                }
+                position = Some(cursor);
+            }
+            if exhausted {
+                return Ok(public_page(found, None));
+            }
+        }
     }
 
     /// The map, which must exist (404) and have `player` as a member (403).
@@ -457,6 +521,13 @@ impl Marauder {
     /// Has `map`'s events delivered to this handler's sink while the answer is held.
     pub async fn listen(&self, map: &MapId) -> Result<Listening, CoreError> {
         Ok(self.feed.listen(map).await?)
+    }
+
+    /// Whether the backends can take writes now (`/readyz`); the error's detail is the reason,
+    /// meant for an operator.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ready().await?;
+        self.feed.ready().await
     }
 
     /// Makes everything acknowledged durable; called once on shutdown.

@@ -54,6 +54,36 @@ pub struct DeviceRecord {
     pub last_seen: Option<Millis>,
 }
 
+/// A public map's place in the listing: most members first, ties by id. It is also the
+/// paging cursor of `GET /maps` (a page continues strictly after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicCursor {
+    pub members: u64,
+    pub id: MapId,
+}
+
+impl PublicCursor {
+    /// The order of the listing as one ascending key: `u64::MAX - members`, then the id.
+    pub fn rank(&self) -> (u64, &str) {
+        (u64::MAX - self.members, self.id.as_str())
+    }
+
+    /// The cursor as clients see it: opaque, URL-safe.
+    pub fn encode(&self) -> String {
+        data_encoding::BASE64URL_NOPAD.encode(format!("{}.{}", self.members, self.id).as_bytes())
+    }
+
+    pub fn decode(raw: &str) -> Option<PublicCursor> {
+        let bytes = data_encoding::BASE64URL_NOPAD.decode(raw.as_bytes()).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (members, id) = text.split_once('.')?;
+        if members.is_empty() || !members.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(PublicCursor { members: members.parse().ok()?, id: MapId::parse(id)? })
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 // How a backend keeps a record: JSON, without the id (the key holds it).
@@ -184,8 +214,15 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the map with its owner as the first member.
     async fn create_map(&self, map: MapRecord) -> Result<()>;
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>>;
-    /// Public maps with their member counts.
-    async fn public_maps(&self) -> Result<Vec<(MapRecord, u64)>>;
+    /// Up to `count` entries of the public-map index strictly after `after` (from the start
+    /// when `None`), in [`PublicCursor`] order. An entry whose map is gone or no longer public
+    /// (an index a step behind the records) comes with `None`; fewer than `count` entries
+    /// means the index has no more.
+    async fn public_maps(
+        &self,
+        after: Option<&PublicCursor>,
+        count: usize,
+    ) -> Result<Vec<(PublicCursor, Option<MapRecord>)>>;
     /// Members with their names, in a stable order.
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>>;
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
@@ -213,4 +250,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes everything acknowledged so far durable (on shutdown).
     async fn flush(&self) -> Result<()>;
+
+    /// Whether the store can take writes now; `Unavailable` with the reason an operator reads
+    /// (`/readyz`) when it cannot. Answers within a short timeout.
+    async fn ready(&self) -> Result<()>;
 }

@@ -2,42 +2,76 @@
 //! locations, behind one mutex so that a publish and a snapshot never interleave. The seq is
 //! reserved durably in blocks ahead of use, so after a crash it resumes above anything a
 //! client can have seen (those clients get a `reset`), and never repeats.
+//!
+//! Memory is bounded ([`crate::evict`]): a map's state is loaded on first use (off the
+//! async workers, one load per map at a time, no lock held that other maps need), written
+//! out and dropped when unused, and its recent events go to disk ([`crate::spill`]) when
+//! all maps together hold more than their budget.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Event, EventBody, PlayerLocation};
 use marauder_core::{Change, EventSink, Feed, Listening, MapId, PlayerId, Replay, Snapshot, StoreError};
-use redb::{Database, ReadableDatabase};
+use tokio::sync::{Notify, OnceCell, Semaphore};
 
 use crate::codec::{self, db_err};
+use crate::db::Db;
 use crate::store::{latest_point, pairs_of, read_player};
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Writer};
+use crate::{FeedLimits, internal, spill};
 
 /// How far ahead seqs are reserved: one fsync per this many events of a map. After a crash
 /// a map's seq jumps by at most this much.
 const SEQ_BLOCK: u64 = 1 << 20;
 
 pub struct EmbeddedFeed {
-    db: Arc<Database>,
-    writer: Writer,
-    trails: Arc<TrailBuffer>,
-    sink: Arc<dyn EventSink>,
-    recent_events: usize,
-    maps: Mutex<HashMap<MapId, Arc<Mutex<MapState>>>>,
+    pub(crate) db: Db,
+    pub(crate) writer: Writer,
+    pub(crate) trails: Arc<TrailBuffer>,
+    pub(crate) sink: Arc<dyn EventSink>,
+    pub(crate) recent_events: usize,
+    pub(crate) limits: FeedLimits,
+    /// Held only for operations on the map itself, never across a load or a write.
+    pub(crate) maps: Mutex<HashMap<MapId, Arc<Slot>>>,
+    /// Events held in memory by every map together.
+    pub(crate) resident_events: AtomicUsize,
+    pub(crate) started: Instant,
+    /// Wakes the sweeper when memory is over a bound.
+    pub(crate) over: Arc<Notify>,
+    /// Wakes the publishers that wait for the sweeper to write events out.
+    pub(crate) room: Notify,
 }
 
-struct MapState {
-    seq: u64,
+/// A map's place in memory: filled once by one loader while the others wait.
+#[derive(Default)]
+pub(crate) struct Slot {
+    pub(crate) state: OnceCell<Arc<Mutex<MapState>>>,
+    /// Milliseconds since the feed started, at the last publish, snapshot or replay.
+    pub(crate) used: AtomicU64,
+}
+
+pub(crate) struct MapState {
+    pub(crate) seq: u64,
     /// Every seq handed out is below this durable value.
     reserved: u64,
     /// A reservation above `reserved` is on its way to disk.
-    extending: bool,
+    pub(crate) extending: bool,
     /// Held by the publisher that waits for a reservation.
-    reserving: Arc<tokio::sync::Mutex<()>>,
-    recent: VecDeque<Arc<Event>>,
+    pub(crate) reserving: Arc<tokio::sync::Mutex<()>>,
+    /// Contiguous, the last being `seq`; none of them on disk yet (but while `spilling`).
+    pub(crate) recent: VecDeque<Arc<Event>>,
+    /// The contiguous seqs on disk that end just before `recent` (or at `seq`).
+    pub(crate) disk: Option<(u64, u64)>,
+    /// The recent events are being written to disk.
+    pub(crate) spilling: bool,
+    /// Set while the state is written out to leave memory, and for good once it has: whoever
+    /// finds it set waits for it to close and asks [`EmbeddedFeed::state`] again.
+    pub(crate) leaving: Option<Arc<Semaphore>>,
     members: HashSet<String>,
     latest: HashMap<String, PlayerLocation>,
 }
@@ -77,61 +111,93 @@ impl MapState {
             }
         }
     }
+
+    pub(crate) fn set_reserved(&mut self, reserved: u64) {
+        self.reserved = reserved;
+    }
+}
+
+enum Step<T> {
+    Done(T),
+    /// The state left memory meanwhile: wait for this, then ask again.
+    Wait(Arc<Semaphore>),
 }
 
 impl EmbeddedFeed {
     pub(crate) fn new(
-        db: Arc<Database>,
+        db: Db,
         writer: Writer,
         trails: Arc<TrailBuffer>,
         sink: Arc<dyn EventSink>,
         recent_events: usize,
+        limits: FeedLimits,
     ) -> Self {
-        EmbeddedFeed { db, writer, trails, sink, recent_events, maps: Mutex::default() }
+        EmbeddedFeed {
+            db,
+            writer,
+            trails,
+            sink,
+            recent_events,
+            limits,
+            maps: Mutex::default(),
+            resident_events: AtomicUsize::new(0),
+            started: Instant::now(),
+            over: Arc::default(),
+            room: Notify::new(),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// The map's state, loaded from the database on first use.
-    fn state(&self, map: &MapId) -> Result<Arc<Mutex<MapState>>, StoreError> {
-        let mut maps = self.maps.lock().unwrap();
-        if let Some(state) = maps.get(map) {
-            return Ok(state.clone());
+    pub(crate) async fn state(&self, map: &MapId) -> Result<Arc<Mutex<MapState>>, StoreError> {
+        let (slot, resident) = {
+            let mut maps = self.maps.lock().unwrap();
+            let resident = maps.len();
+            (maps.entry(map.clone()).or_default().clone(), resident)
+        };
+        slot.used.store(self.now_ms(), Ordering::Relaxed);
+        let mut loaded = false;
+        let state = slot
+            .state
+            .get_or_try_init(|| async {
+                loaded = true;
+                let (db, trails, map) = (self.db.clone(), self.trails.clone(), map.clone());
+                let state = tokio::task::spawn_blocking(move || db.read(|txn| load(txn, &trails, &map)))
+                    .await
+                    .map_err(|e| internal("loading a map", e))??;
+                Ok::<_, StoreError>(Arc::new(Mutex::new(state)))
+            })
+            .await?
+            .clone();
+        if loaded && resident >= self.limits.max_maps {
+            self.evict_least_recently_used(map).await;
         }
-        let state = Arc::new(Mutex::new(self.load(map)?));
-        maps.insert(map.clone(), state.clone());
         Ok(state)
     }
 
-    fn load(&self, map: &MapId) -> Result<MapState, StoreError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let reserved = txn
-            .open_table(codec::SEQ_RESERVED)
-            .map_err(db_err)?
-            .get(map.as_str())
-            .map_err(db_err)?
-            .map_or(0, |v| v.value());
-        let members: HashSet<String> = pairs_of(&txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
-        let mut latest = HashMap::new();
-        for member in &members {
-            let Some(id) = PlayerId::parse(member) else {
-                continue;
+    /// Runs `f` on the map's state once it is in memory and staying.
+    async fn with_state<T>(
+        &self,
+        map: &MapId,
+        mut f: impl FnMut(&mut MapState) -> T,
+    ) -> Result<T, StoreError> {
+        loop {
+            let state = self.state(map).await?;
+            let step = {
+                let mut s = state.lock().unwrap();
+                match &s.leaving {
+                    Some(left) => Step::Wait(left.clone()),
+                    None => Step::Done(f(&mut s)),
+                }
             };
-            let (Some(player), Some(fix)) =
-                (read_player(&txn, member)?, latest_point(&txn, &self.trails, &id)?)
-            else {
-                continue;
-            };
-            latest.insert(member.clone(), PlayerLocation { player: member.clone(), name: player.name, fix });
+            match step {
+                Step::Done(value) => return Ok(value),
+                Step::Wait(left) => wait(&left).await,
+            }
         }
-        Ok(MapState {
-            // Every seq below `reserved` may have been handed out before a crash.
-            seq: reserved.saturating_sub(1),
-            reserved,
-            extending: false,
-            reserving: Arc::default(),
-            recent: VecDeque::with_capacity(self.recent_events.min(64)),
-            members,
-            latest,
-        })
     }
 
     fn extend_in_background(&self, map: &MapId, state: &Arc<Mutex<MapState>>, at_least: u64) {
@@ -147,78 +213,172 @@ impl EmbeddedFeed {
         });
     }
 
-    /// Raises the map's durable reservation to `at_least`.
-    async fn reserve(&self, map: &MapId, state: &Mutex<MapState>, at_least: u64) -> Result<(), StoreError> {
-        self.writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await?;
-        let mut state = state.lock().unwrap();
-        state.reserved = state.reserved.max(at_least);
-        Ok(())
+    /// Gives the change the map's next seq, if one is reserved; else the gate to wait at.
+    fn try_publish(
+        &self,
+        map: &MapId,
+        state: &Arc<Mutex<MapState>>,
+        change: &mut Option<Change>,
+    ) -> Step<Result<Option<u64>, Arc<tokio::sync::Mutex<()>>>> {
+        let mut s = state.lock().unwrap();
+        if let Some(left) = &s.leaving {
+            return Step::Wait(left.clone());
+        }
+        if s.seq + 1 >= s.reserved {
+            return Step::Done(Err(s.reserving.clone()));
+        }
+        let change = change.take().expect("taken once, then we return");
+        let Some(body) = s.apply(change) else {
+            return Step::Done(Ok(None));
+        };
+        s.seq += 1;
+        let seq = s.seq;
+        let event = Arc::new(Event { seq, body });
+        if s.recent.len() == self.recent_events {
+            s.recent.pop_front();
+            // What was on disk no longer joins what is in memory.
+            s.disk = None;
+        } else if self.resident_events.fetch_add(1, Ordering::Relaxed) + 1 > self.limits.max_events {
+            self.over.notify_one();
+        }
+        s.recent.push_back(event.clone());
+        metrics::counter!("marauder_events_published_total", "kind" => event.body.kind()).increment(1);
+        // Delivering under the lock keeps delivery in seq order.
+        self.sink.deliver(map, event);
+        // Reserve the next block while half of this one is left, off the hot path.
+        if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
+            s.extending = true;
+            self.extend_in_background(map, state, s.reserved + SEQ_BLOCK);
+        }
+        Step::Done(Ok(Some(seq)))
     }
+
+    /// The events after `since` that are on disk (from `from` on) and then in memory; a
+    /// reset if those on disk are gone meanwhile.
+    async fn replay_from_disk(
+        &self,
+        map: &MapId,
+        since: u64,
+        to: u64,
+        in_memory: Vec<Arc<Event>>,
+    ) -> Result<Replay, StoreError> {
+        let (db, id) = (self.db.clone(), map.clone());
+        let read = tokio::task::spawn_blocking(move || db.read(|txn| spill::read(txn, &id, since + 1, to)))
+            .await
+            .map_err(|e| internal("reading recent events", e))??;
+        match read {
+            Some(mut events) => {
+                events.extend(in_memory);
+                Ok(Replay::Events(events))
+            }
+            None => self.with_state(map, |s| Replay::Reset(s.snapshot())).await,
+        }
+    }
+}
+
+async fn wait(left: &Semaphore) {
+    // The semaphore has no permits: this returns when it is closed.
+    let _ = left.acquire().await;
+}
+
+/// Reads a map's state: its seq (exact after it left memory or a clean stop, above every seq
+/// handed out after a crash), members, their latest locations and where its recent events
+/// are on disk.
+fn load(txn: &redb::ReadTransaction, trails: &TrailBuffer, map: &MapId) -> Result<MapState, StoreError> {
+    let reserved = txn
+        .open_table(codec::SEQ_RESERVED)
+        .map_err(db_err)?
+        .get(map.as_str())
+        .map_err(db_err)?
+        .map_or(0, |v| v.value());
+    // Every seq below `reserved` may have been handed out before a crash.
+    let seq = reserved.saturating_sub(1);
+    let members: HashSet<String> = pairs_of(txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
+    let mut latest = HashMap::new();
+    for member in &members {
+        let Some(id) = PlayerId::parse(member) else {
+            continue;
+        };
+        let (Some(player), Some(fix)) = (read_player(txn, member)?, latest_point(txn, trails, &id)?) else {
+            continue;
+        };
+        latest.insert(member.clone(), PlayerLocation { player: member.clone(), name: player.name, fix });
+    }
+    Ok(MapState {
+        seq,
+        reserved,
+        extending: false,
+        reserving: Arc::default(),
+        recent: VecDeque::new(),
+        disk: spill::range(txn, map)?.filter(|&(_, last)| last == seq && seq > 0),
+        spilling: false,
+        leaving: None,
+        members,
+        latest,
+    })
 }
 
 #[async_trait]
 impl Feed for EmbeddedFeed {
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError> {
-        let state = self.state(map)?;
+        self.wait_for_room().await;
         let mut change = Some(change);
         loop {
-            let gate = {
-                let mut s = state.lock().unwrap();
-                if s.seq + 1 < s.reserved {
-                    let change = change.take().expect("taken once, then we return");
-                    let Some(body) = s.apply(change) else {
-                        return Ok(None);
-                    };
-                    s.seq += 1;
-                    let seq = s.seq;
-                    let event = Arc::new(Event { seq, body });
-                    if s.recent.len() == self.recent_events {
-                        s.recent.pop_front();
-                    }
-                    s.recent.push_back(event.clone());
-                    // Delivering under the lock keeps delivery in seq order.
-                    self.sink.deliver(map, event);
-                    // Reserve the next block while half of this one is left, off the hot path.
-                    if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
-                        s.extending = true;
-                        self.extend_in_background(map, &state, s.reserved + SEQ_BLOCK);
-                    }
-                    return Ok(Some(seq));
+            let state = self.state(map).await?;
+            let gate = match self.try_publish(map, &state, &mut change) {
+                Step::Wait(left) => {
+                    wait(&left).await;
+                    continue;
                 }
-                s.reserving.clone()
+                Step::Done(Ok(published)) => return Ok(published),
+                Step::Done(Err(gate)) => gate,
             };
             // One reservation at a time per map: the publishers that queued behind it find
             // the room it made instead of each asking the writer for the same block.
             let _turn = gate.lock().await;
             let needed = {
                 let s = state.lock().unwrap();
-                (s.seq + 1 >= s.reserved).then_some(s.seq + SEQ_BLOCK)
+                // Leaving memory: the next turn of the loop waits for it.
+                (s.leaving.is_none() && s.seq + 1 >= s.reserved).then_some(s.seq + SEQ_BLOCK)
             };
             if let Some(at_least) = needed {
-                self.reserve(map, &state, at_least).await?;
+                self.writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await?;
+                let mut s = state.lock().unwrap();
+                s.reserved = s.reserved.max(at_least);
             }
         }
     }
 
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError> {
-        Ok(self.state(map)?.lock().unwrap().snapshot())
+        self.with_state(map, |s| s.snapshot()).await
     }
 
     async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError> {
-        let state = self.state(map)?;
-        let s = state.lock().unwrap();
-        if since > s.seq {
-            return Ok(Replay::Reset(s.snapshot()));
+        enum Found {
+            Answer(Replay),
+            OnDisk { to: u64, in_memory: Vec<Arc<Event>> },
         }
-        if since == s.seq {
-            return Ok(Replay::Events(Vec::new()));
-        }
-        match s.recent.front() {
-            Some(oldest) if oldest.seq <= since + 1 => {
-                let skip = (since + 1 - oldest.seq) as usize;
-                Ok(Replay::Events(s.recent.iter().skip(skip).cloned().collect()))
-            }
-            _ => Ok(Replay::Reset(s.snapshot())),
+        let found = self
+            .with_state(map, |s| {
+                if since > s.seq {
+                    return Found::Answer(Replay::Reset(s.snapshot()));
+                }
+                let front = s.recent.front().map_or(s.seq + 1, |e| e.seq);
+                if since + 1 >= front {
+                    let skip = (since + 1 - front) as usize;
+                    return Found::Answer(Replay::Events(s.recent.iter().skip(skip).cloned().collect()));
+                }
+                match s.disk {
+                    Some((first, last)) if last + 1 == front && since + 1 >= first => {
+                        Found::OnDisk { to: last, in_memory: s.recent.iter().cloned().collect() }
+                    }
+                    _ => Found::Answer(Replay::Reset(s.snapshot())),
+                }
+            })
+            .await?;
+        match found {
+            Found::Answer(replay) => Ok(replay),
+            Found::OnDisk { to, in_memory } => self.replay_from_disk(map, since, to, in_memory).await,
         }
     }
 
@@ -227,18 +387,6 @@ impl Feed for EmbeddedFeed {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        let seqs: Vec<(MapId, u64)> = {
-            let maps = self.maps.lock().unwrap();
-            maps.iter()
-                .map(|(map, state)| {
-                    let mut s = state.lock().unwrap();
-                    // Seqs at or above seq + 1 were never handed out: after a clean stop
-                    // the sequence goes on from exactly here.
-                    s.reserved = s.seq + 1;
-                    (map.clone(), s.seq + 1)
-                })
-                .collect()
-        };
-        self.writer.call(Op::StoreSeqs(seqs)).await.map(|_| ())
+        self.write_out_all().await
     }
 }

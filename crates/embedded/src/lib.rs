@@ -8,12 +8,27 @@
 //!   thread every ~100 ms, keeping fsync off the location hot path.
 //! - Each map's seq, recent events and latest locations live in memory ([`feed`]); the seq
 //!   is reserved durably in blocks so that it never goes back or repeats after a crash.
+//!   That memory is bounded ([`FeedLimits`], [`evict`]): unused maps and, past a budget,
+//!   recent events are written to the database and read back on demand ([`spill`]).
+//!
+//! - An I/O error (a full disk) makes writes 503 and the store not ready until the writer has
+//!   reopened the database and a commit succeeds again ([`recovery`]); reads run on the
+//!   blocking pool, never on an async worker.
 //!
 //! It knows nothing of HTTP or WebSocket; it hands events to an [`EventSink`].
 
 mod codec;
+mod db;
+mod evict;
 mod feed;
+#[cfg(test)]
+mod feed_tests;
+mod memberships;
+mod public;
+mod recovery;
+mod spill;
 mod store;
+mod tokens;
 mod trails;
 mod writer;
 
@@ -39,6 +54,37 @@ pub struct Options {
     /// redb's page cache. Its default (1 GiB) would hold every trail page ever written; the
     /// OS page cache serves re-reads of older ones.
     pub cache_bytes: usize,
+    /// What the feed may keep in memory ([`FeedLimits`]).
+    pub feed: FeedLimits,
+}
+
+/// The bound on the feed's memory: past it, maps' states and recent events are written to
+/// the database and dropped, and read back on demand.
+#[derive(Debug, Clone)]
+pub struct FeedLimits {
+    /// Maps whose state is in memory; past it the least recently used leave.
+    pub max_maps: usize,
+    /// Recent events in memory, all maps together (about 250 bytes each); past it, the
+    /// least recently used maps' events are written to disk.
+    pub max_events: usize,
+    /// A map with no publish, snapshot or replay for this long leaves memory.
+    pub idle: Duration,
+}
+
+/// [`FeedLimits`]' defaults: a map's state weighs ~1 KB plus ~0.3 KB a member; the
+/// events ~250 bytes each, so ~50 MB + ~125 MB at most (BENCHMARKS.md, "Memory").
+pub const FEED_MAX_MAPS: usize = 50_000;
+pub const FEED_MAX_EVENTS: usize = 500_000;
+pub const FEED_IDLE_SECS: u64 = 300;
+
+impl Default for FeedLimits {
+    fn default() -> Self {
+        FeedLimits {
+            max_maps: FEED_MAX_MAPS,
+            max_events: FEED_MAX_EVENTS,
+            idle: Duration::from_secs(FEED_IDLE_SECS),
+        }
+    }
 }
 
 impl Default for Options {
@@ -49,6 +95,7 @@ impl Default for Options {
             trail_commit_interval: Duration::from_millis(100),
             cache_bytes: 64 * 1024 * 1024,
             max_pending_points: 100_000,
+            feed: FeedLimits::default(),
         }
     }
 }
@@ -74,14 +121,15 @@ impl Closed {
 /// Opens (or creates) the database in `dir`.
 pub fn open(dir: &Path, options: Options, sink: Arc<dyn EventSink>) -> Result<Embedded, StoreError> {
     std::fs::create_dir_all(dir).map_err(|e| internal("creating the data directory", e))?;
-    let db =
-        redb::Database::create(dir.join("marauder.redb")).map_err(|e| internal("opening the database", e))?;
-    let db = Arc::new(db);
-    codec::create_tables(&db)?;
+    let db = db::Db::open(&dir.join("marauder.redb"), options.cache_bytes)
+        .map_err(|e| internal("opening the database", e))?;
+    codec::create_tables(&*db.get()?)?;
+    public::prepare(&*db.get()?)?;
     let trails = Arc::new(trails::TrailBuffer::new(options.max_pending_points));
     let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
     let store = Arc::new(EmbeddedStore::new(db.clone(), writer.clone(), trails.clone()));
-    let feed = Arc::new(EmbeddedFeed::new(db, writer, trails, sink, options.recent_events));
+    let feed = Arc::new(EmbeddedFeed::new(db, writer, trails, sink, options.recent_events, options.feed));
+    evict::start_sweeper(&feed);
     Ok(Embedded { store, feed, closed: Closed(thread) })
 }
 

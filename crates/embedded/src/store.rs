@@ -1,66 +1,47 @@
-//! [`Store`] on redb: reads go straight to a read transaction; writes go through the
-//! group-committing [`Writer`].
+//! [`Store`] on redb: each read runs in a read transaction on the blocking pool (a redb read
+//! can wait on the disk, which must not stall an async worker); writes go through the
+//! group-committing [`Writer`]. The location path reads nothing from redb: the map ids come
+//! from [`MembershipCache`] and trail points go to the [`TrailBuffer`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use marauder_core::protocol::{Fix, Millis, Visibility};
+use marauder_core::protocol::{Fix, Millis};
 use marauder_core::{
-    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash,
+    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor, Store, StoreError,
+    TokenHash,
 };
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::ReadTransaction;
 
 use crate::codec::{self, db_err};
+use crate::db::Db;
+use crate::memberships::MembershipCache;
+use crate::tokens::TokenCache;
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Reply, Writer};
 
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    db: Db,
     writer: Writer,
     trails: Arc<TrailBuffer>,
     memberships: MembershipCache,
-}
-
-/// Each player's map ids, kept in memory for the location path. An entry is filled from a
-/// read transaction and dropped after every committed change of that player's memberships;
-/// `epoch` keeps a read that raced a change from filling in what it read before it.
-#[derive(Default)]
-struct MembershipCache {
-    epoch: AtomicU64,
-    maps: Mutex<HashMap<PlayerId, Arc<[MapId]>>>,
-}
-
-impl MembershipCache {
-    fn get(&self, player: &PlayerId) -> Option<Arc<[MapId]>> {
-        self.maps.lock().unwrap().get(player).cloned()
-    }
-
-    fn fill(&self, player: &PlayerId, read_at: u64, maps: Arc<[MapId]>) {
-        let mut cached = self.maps.lock().unwrap();
-        if self.epoch.load(Ordering::Acquire) == read_at {
-            cached.insert(player.clone(), maps);
-        }
-    }
-
-    /// Called after a change of the player's memberships is committed.
-    fn forget(&self, player: &PlayerId) {
-        let mut cached = self.maps.lock().unwrap();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        cached.remove(player);
-    }
+    tokens: TokenCache,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl EmbeddedStore {
-    pub(crate) fn new(db: Arc<Database>, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
-        EmbeddedStore { db, writer, trails, memberships: MembershipCache::default() }
+    pub(crate) fn new(db: Db, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
+        let (memberships, tokens) = (MembershipCache::default(), TokenCache::default());
+        EmbeddedStore { db, writer, trails, memberships, tokens }
     }
 
-    fn read(&self) -> Result<ReadTransaction> {
-        self.db.begin_read().map_err(db_err)
+    /// Runs `read` in a read transaction on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.db.read_blocking(read).await
     }
 
     async fn changed(&self, op: Op) -> Result<bool> {
@@ -92,7 +73,7 @@ fn read_map(txn: &ReadTransaction, id: &str) -> Result<Option<MapRecord>> {
 /// The second halves of the `(first, second)` keys whose first half is `first`.
 pub(crate) fn pairs_of(
     txn: &ReadTransaction,
-    table: redb::TableDefinition<(&str, &str), ()>,
+    table: redb::TableDefinition<'static, (&str, &str), ()>,
     first: &str,
 ) -> Result<Vec<String>> {
     let table = txn.open_table(table).map_err(db_err)?;
@@ -166,22 +147,36 @@ impl Store for EmbeddedStore {
     }
 
     async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>> {
-        read_player(&self.read()?, id.as_str())
+        let id = id.clone();
+        self.read(move |txn| read_player(txn, id.as_str())).await
     }
 
     async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>> {
-        let txn = self.read()?;
-        let tokens = txn.open_table(codec::TOKENS).map_err(db_err)?;
-        let Some(id) = tokens.get(&hash.0).map_err(db_err)? else {
-            return Ok(None);
-        };
-        read_player(&txn, id.value())
+        let hash = hash.0;
+        if let Some(player) = self.tokens.get(&hash) {
+            return Ok(Some(player));
+        }
+        let read_at = self.tokens.epoch();
+        let player = self
+            .read(move |txn| {
+                let tokens = txn.open_table(codec::TOKENS).map_err(db_err)?;
+                let Some(id) = tokens.get(&hash).map_err(db_err)? else {
+                    return Ok(None);
+                };
+                read_player(txn, id.value())
+            })
+            .await?;
+        if let Some(player) = &player {
+            self.tokens.fill(hash, read_at, player.clone());
+        }
+        Ok(player)
     }
 
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
         let reply = self.writer.call(Op::DeletePlayer(id.clone())).await?;
         self.trails.forget(id);
         self.memberships.forget(id);
+        self.tokens.clear();
         match reply {
             Reply::Maps(maps) => Ok(maps),
             _ => unreachable!("DeletePlayer answers Maps"),
@@ -193,17 +188,21 @@ impl Store for EmbeddedStore {
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>> {
-        read_device(&self.read()?, id.as_str())
+        let id = id.clone();
+        self.read(move |txn| read_device(txn, id.as_str())).await
     }
 
     async fn devices_of(&self, player: &PlayerId) -> Result<Vec<DeviceRecord>> {
-        let txn = self.read()?;
-        let mut out = Vec::new();
-        for id in pairs_of(&txn, codec::PLAYER_DEVICES, player.as_str())? {
-            out.extend(read_device(&txn, &id)?);
-        }
-        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(out)
+        let player = player.clone();
+        self.read(move |txn| {
+            let mut out = Vec::new();
+            for id in pairs_of(txn, codec::PLAYER_DEVICES, player.as_str())? {
+                out.extend(read_device(txn, &id)?);
+            }
+            out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(out)
+        })
+        .await
     }
 
     async fn touch_device(&self, device: &DeviceRecord) -> Result<()> {
@@ -223,49 +222,52 @@ impl Store for EmbeddedStore {
     }
 
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
-        read_map(&self.read()?, id.as_str())
+        let id = id.clone();
+        self.read(move |txn| read_map(txn, id.as_str())).await
     }
 
-    async fn public_maps(&self) -> Result<Vec<(MapRecord, u64)>> {
-        let txn = self.read()?;
-        let maps = txn.open_table(codec::MAPS).map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in maps.iter().map_err(db_err)? {
-            let (id, value) = row.map_err(db_err)?;
-            let map = MapRecord::decode(id.value(), value.value())?;
-            if map.visibility == Visibility::Public {
-                let members = pairs_of(&txn, codec::MEMBERS, id.value())?.len() as u64;
-                out.push((map, members));
-            }
-        }
-        out.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(out)
+    async fn public_maps(
+        &self,
+        after: Option<&PublicCursor>,
+        count: usize,
+    ) -> Result<Vec<(PublicCursor, Option<MapRecord>)>> {
+        let after = after.cloned();
+        self.read(move |txn| crate::public::page(txn, after.as_ref(), count)).await
     }
 
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>> {
-        let txn = self.read()?;
-        let mut out = Vec::new();
-        for id in pairs_of(&txn, codec::MEMBERS, map.as_str())? {
-            if let Some(player) = read_player(&txn, &id)? {
-                out.push((player.id, player.name));
+        let map = map.clone();
+        self.read(move |txn| {
+            let mut out = Vec::new();
+            for id in pairs_of(txn, codec::MEMBERS, map.as_str())? {
+                if let Some(player) = read_player(txn, &id)? {
+                    out.push((player.id, player.name));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
+        .await
     }
 
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let txn = self.read()?;
-        let members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
-        Ok(members.get((map.as_str(), player.as_str())).map_err(db_err)?.is_some())
+        let (map, player) = (map.clone(), player.clone());
+        self.read(move |txn| {
+            let members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
+            Ok(members.get((map.as_str(), player.as_str())).map_err(db_err)?.is_some())
+        })
+        .await
     }
 
     async fn maps_of(&self, player: &PlayerId) -> Result<Vec<MapRecord>> {
-        let txn = self.read()?;
-        let mut out = Vec::new();
-        for id in pairs_of(&txn, codec::MEMBERSHIPS, player.as_str())? {
-            out.extend(read_map(&txn, &id)?);
-        }
-        Ok(out)
+        let player = player.clone();
+        self.read(move |txn| {
+            let mut out = Vec::new();
+            for id in pairs_of(txn, codec::MEMBERSHIPS, player.as_str())? {
+                out.extend(read_map(txn, &id)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
@@ -284,24 +286,40 @@ impl Store for EmbeddedStore {
         if let Some(maps) = self.memberships.get(player) {
             return Ok(maps);
         }
-        let read_at = self.memberships.epoch.load(Ordering::Acquire);
-        let ids = pairs_of(&self.read()?, codec::MEMBERSHIPS, player.as_str())?;
+        let read_at = self.memberships.epoch();
+        let owner = player.clone();
+        let ids = self.read(move |txn| pairs_of(txn, codec::MEMBERSHIPS, owner.as_str())).await?;
         let maps: Arc<[MapId]> = ids.iter().filter_map(|id| MapId::parse(id)).collect();
         self.memberships.fill(player, read_at, maps.clone());
         Ok(maps)
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
+        // While the store cannot write, points wait in memory for its recovery as long as
+        // there is room; past it a sender is refused rather than left waiting for the disk.
+        if let Some(reason) = self.db.fault() {
+            let kept = self.trails.try_push(player, fix.clone());
+            return if kept { Ok(()) } else { Err(StoreError::Unavailable(reason)) };
+        }
         self.trails.push(player, fix.clone()).await;
         Ok(())
     }
 
     async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
-        trail_points(&self.read()?, &self.trails, player, since, limit)
+        let (trails, player) = (self.trails.clone(), player.clone());
+        self.read(move |txn| trail_points(txn, &trails, &player, since, limit)).await
     }
 
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
-        latest_point(&self.read()?, &self.trails, player)
+        let (trails, player) = (self.trails.clone(), player.clone());
+        self.read(move |txn| latest_point(txn, &trails, &player)).await
+    }
+
+    async fn ready(&self) -> Result<()> {
+        match self.db.fault() {
+            Some(reason) => Err(StoreError::Unavailable(reason)),
+            None => Ok(()),
+        }
     }
 
     async fn flush(&self) -> Result<()> {

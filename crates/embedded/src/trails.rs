@@ -44,6 +44,18 @@ impl TrailBuffer {
     /// Adds a point, waiting while the buffer is full.
     pub async fn push(&self, player: &PlayerId, fix: Fix) {
         self.room.acquire().await.expect("the semaphore is never closed").forget();
+        self.insert(player, fix);
+    }
+
+    /// Adds a point if there is room now; answers whether it did.
+    pub fn try_push(&self, player: &PlayerId, fix: Fix) -> bool {
+        let Ok(permit) = self.room.try_acquire() else { return false };
+        permit.forget();
+        self.insert(player, fix);
+        true
+    }
+
+    fn insert(&self, player: &PlayerId, fix: Fix) {
         let unique = self.next_unique.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.lock().unwrap();
         inner.pending.entry(player.clone()).or_default().push((unique, fix));
@@ -142,6 +154,15 @@ mod tests {
         buffer.finish_commit(false);
         let batch = buffer.start_commit();
         assert_eq!(batch[&player].iter().map(|(_, f)| f.ts).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn try_push_takes_a_point_only_while_there_is_room() {
+        let buffer = TrailBuffer::new(1);
+        let player = PlayerId::parse("p").unwrap();
+        assert!(buffer.try_push(&player, fix(1)));
+        assert!(!buffer.try_push(&player, fix(2)), "full");
+        assert_eq!(buffer.points_of(&player).iter().map(|(_, f)| f.ts).collect::<Vec<_>>(), vec![1]);
     }
 
     #[tokio::test]

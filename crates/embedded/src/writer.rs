@@ -1,6 +1,7 @@
 //! The one thread that writes to the database. It drains every request queued while the
 //! previous commit ran and applies them, with the pending trail points, in one transaction:
-//! one fsync for many acknowledgements (group commit).
+//! one fsync for many acknowledgements (group commit). After an I/O fault it refuses writes
+//! (503) while [`Recovery`] reopens the database and probes it until a commit succeeds.
 
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -12,6 +13,8 @@ use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
 use crate::codec::{self, db_err};
+use crate::db::Db;
+use crate::recovery::Recovery;
 use crate::trails::{Batch, TrailBuffer};
 use crate::{Options, internal};
 
@@ -28,8 +31,8 @@ pub enum Op {
     RemoveMember(MapId, PlayerId),
     /// Raise each map's reserved seq to at least the given value.
     ReserveSeqs(Vec<(MapId, u64)>),
-    /// Set each map's reserved seq to exactly the given value (on shutdown).
-    StoreSeqs(Vec<(MapId, u64)>),
+    /// Write maps' recent events out (and, for maps leaving memory, their exact seqs).
+    Spill(Vec<crate::spill::Spill>),
     /// Commit the pending trail points now.
     Flush,
 }
@@ -51,7 +54,7 @@ impl Writer {
     /// Starts the writer thread; it commits what is left and ends when every [`Writer`]
     /// handle is dropped.
     pub fn start(
-        db: Arc<Database>,
+        db: Db,
         trails: Arc<TrailBuffer>,
         options: Options,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
@@ -74,22 +77,35 @@ impl Writer {
 /// Requests taken into one transaction at most, so one commit never waits on too many.
 const MAX_BATCH: usize = 4096;
 
-fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Request>) {
+fn run(db: Db, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Request>) {
     let mut next_trail_commit = Instant::now() + options.trail_commit_interval;
+    let mut recovery: Option<Recovery> = None;
     loop {
-        let timeout = next_trail_commit.saturating_duration_since(Instant::now());
-        let mut requests = Vec::new();
-        let mut closing = false;
-        match rx.recv_timeout(timeout) {
-            Ok(request) => requests.push(request),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => closing = true,
+        // While recovering, the trail points wait for the next attempt, which commits them.
+        let deadline = recovery.as_ref().map_or(next_trail_commit, Recovery::next_attempt);
+        let (requests, closing) = receive(&rx, deadline);
+        if recovery.is_none()
+            && let Some(reason) = db.take_broken()
+        {
+            recovery = Some(Recovery::start(&db, reason));
         }
-        while requests.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(request) => requests.push(request),
-                Err(_) => break,
+        if let Some(r) = &mut recovery
+            && (r.is_due() || closing)
+            && r.attempt(&db, &trails, &options)
+        {
+            recovery = None;
+        }
+        if recovery.is_some() {
+            refuse(&db, requests);
+            if closing {
+                let lost = trails.pending_len();
+                tracing::error!(
+                    points = lost,
+                    "stopping with the store still failing: these trail points are lost"
+                );
+                return;
             }
+            continue;
         }
         let trails_due = Instant::now() >= next_trail_commit || closing;
         if requests.is_empty() && (!trails_due || trails.is_empty()) {
@@ -102,55 +118,110 @@ fn run(db: Arc<Database>, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::
             continue;
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = requests.into_iter().unzip();
-        if !ops.is_empty() && trails.pending_len() > PIGGYBACK_POINTS {
+        let outcome = if !ops.is_empty() && trails.pending_len() > PIGGYBACK_POINTS {
             // Acknowledged writes do not wait behind a large batch of trail points.
-            commit_logged(&db, &Batch::default(), ops, replies, &options);
-            if trails_due {
-                let committed = commit_logged(&db, &trails.start_commit(), Vec::new(), Vec::new(), &options);
-                trails.finish_commit(committed);
+            match commit_logged(&db, &Batch::default(), ops, replies, &options) {
+                Err(StoreError::Unavailable(reason)) => Err(reason),
+                _ if trails_due => commit_trails(&db, &trails, Vec::new(), Vec::new(), &options),
+                _ => Ok(()),
             }
         } else {
             // A few pending points ride along with the writes; or the points are due.
-            let committed = commit_logged(&db, &trails.start_commit(), ops, replies, &options);
-            trails.finish_commit(committed);
+            commit_trails(&db, &trails, ops, replies, &options)
+        };
+        if let Err(reason) = outcome {
+            recovery = Some(Recovery::start(&db, reason));
         }
         if trails_due {
             next_trail_commit = Instant::now() + options.trail_commit_interval;
         }
-        if closing {
+        if closing && recovery.is_none() {
             return;
         }
+    }
+}
+
+/// Takes the next request (waiting until `deadline` at most) and every one queued behind it;
+/// answers whether every [`Writer`] is gone.
+fn receive(rx: &mpsc::Receiver<Request>, deadline: Instant) -> (Vec<Request>, bool) {
+    let mut requests = Vec::new();
+    let mut closing = false;
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(request) => requests.push(request),
+        Err(RecvTimeoutError::Timeout) => {}
+        Err(RecvTimeoutError::Disconnected) => closing = true,
+    }
+    while requests.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(request) => requests.push(request),
+            Err(_) => break,
+        }
+    }
+    (requests, closing)
+}
+
+/// Answers every request with the fault: refused whole, nothing written, the client may retry.
+fn refuse(db: &Db, requests: Vec<Request>) {
+    let reason = db.fault().unwrap_or_else(|| "store: recovering".into());
+    for (_, reply) in requests {
+        let _ = reply.send(Err(StoreError::Unavailable(reason.clone())));
+    }
+}
+
+/// Commits the pending trail points with `ops`; on failure the points go back to pending.
+/// Fails with the reason when the store hit an I/O fault.
+fn commit_trails(
+    db: &Db,
+    trails: &TrailBuffer,
+    ops: Vec<Op>,
+    replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
+    options: &Options,
+) -> Result<(), String> {
+    let result = commit_logged(db, &trails.start_commit(), ops, replies, options);
+    trails.finish_commit(result.is_ok());
+    match result {
+        Err(StoreError::Unavailable(reason)) => Err(reason),
+        _ => Ok(()),
     }
 }
 
 /// Trail points an acknowledged write takes into its own commit.
 const PIGGYBACK_POINTS: usize = 4096;
 
-/// Commits and answers every request; a failed commit answers each with the error.
-/// Answers whether the commit succeeded.
+/// Commits and answers every request; a failed commit answers each with the error, which
+/// it also answers.
 fn commit_logged(
-    db: &Database,
+    db: &Db,
     batch: &Batch,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
-) -> bool {
+) -> Result<(), StoreError> {
     let started = Instant::now();
     let (op_count, points) = (ops.len(), batch.values().map(Vec::len).sum::<usize>());
     match commit(db, batch, ops, options) {
         Ok(results) => {
+            // Named in marauder_server::metrics, which describes it.
+            metrics::histogram!("marauder_store_commit_duration_seconds").record(started.elapsed());
             tracing::debug!(ops = op_count, points, took = ?started.elapsed(), "committed");
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
-            true
+            Ok(())
         }
         Err(err) => {
             tracing::error!(error = %err, points, "commit failed; its trail points wait for the next");
-            for reply in replies {
-                let _ = reply.send(Err(internal("commit", &err)));
+            if let StoreError::Unavailable(reason) = &err {
+                // Before anyone hears of the failure: whoever then asks is told it is not ready.
+                db.set_fault(reason.clone());
             }
-            false
+            for reply in replies {
+                let _ = reply.send(Err(match &err {
+                    StoreError::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
+                    StoreError::Internal(_) => internal("commit", &err),
+                }));
+            }
+            Err(err)
         }
     }
 }
@@ -158,17 +229,38 @@ fn commit_logged(
 /// One transaction: the trail points first, then each op in order. An op that fails answers
 /// its error without undoing the others (each op checks before it writes).
 fn commit(
-    db: &Database,
+    db: &Db,
     batch: &Batch,
     ops: Vec<Op>,
     options: &Options,
 ) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
+    let db = db.get()?;
+    let txn = begin(&db)?;
+    append_trails(&txn, batch, options.trail_retention)?;
+    let results: Vec<_> = ops.into_iter().map(|op| apply(&txn, op)).collect();
+    if let Err(err) = txn.commit() {
+        // An op that failed part way poisons the transaction: its I/O error is the cause.
+        let cause = results.iter().find_map(|result| match result {
+            Err(StoreError::Unavailable(reason)) => Some(reason.clone()),
+            _ => None,
+        });
+        return Err(cause.map_or_else(|| db_err(err), StoreError::Unavailable));
+    }
+    Ok(results)
+}
+
+/// The commit that ends a recovery: the pending trail points alone (possibly none).
+pub(crate) fn commit_pending(db: &Db, batch: &Batch, options: &Options) -> Result<(), StoreError> {
+    let db = db.get()?;
+    let txn = begin(&db)?;
+    append_trails(&txn, batch, options.trail_retention)?;
+    txn.commit().map_err(db_err)
+}
+
+fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     let mut txn = db.begin_write().map_err(db_err)?;
     txn.set_durability(Durability::Immediate).map_err(|e| internal("durability", e))?;
-    append_trails(&txn, batch, options.trail_retention)?;
-    let results = ops.into_iter().map(|op| apply(&txn, op)).collect();
-    txn.commit().map_err(db_err)?;
-    Ok(results)
+    Ok(txn)
 }
 
 fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Result<(), StoreError> {
@@ -269,13 +361,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
             }
             Ok(Reply::Done)
         }
-        Op::StoreSeqs(seqs) => {
-            let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
-            for (map, seq) in seqs {
-                table.insert(map.as_str(), seq).map_err(db_err)?;
-            }
-            Ok(Reply::Done)
-        }
+        Op::Spill(spills) => crate::spill::write(txn, spills).map(|_| Reply::Done),
         Op::Flush => Ok(Reply::Done),
     }
 }
@@ -301,6 +387,7 @@ fn set_member(
         members.remove(key).map_err(db_err)?;
         memberships.remove((player.as_str(), map.as_str())).map_err(db_err)?;
     }
+    crate::public::member_changed(txn, map, member)?;
     Ok(true)
 }
 

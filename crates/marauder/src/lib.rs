@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use marauder_core::{EventSink, Limits, Marauder};
-use marauder_server::{Hub, ServerConfig};
+use marauder_server::{Hub, RateLimits, ServerConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -63,6 +63,65 @@ pub struct ServeConfig {
     /// Prefix of every Redis key and channel, so that deployments can share a Redis.
     #[arg(long, env = "MARAUDER_REDIS_PREFIX", default_value = "marauder")]
     pub redis_prefix: String,
+    /// Embedded store: maps whose state is kept in memory; past it the least recently used
+    /// are written out and dropped (read back on their next use).
+    #[arg(long, env = "MARAUDER_FEED_MAX_MAPS", default_value_t = marauder_embedded::FEED_MAX_MAPS)]
+    pub feed_max_maps: usize,
+    /// Embedded store: recent events kept in memory, all maps together (~250 bytes each);
+    /// past it, the least recently used maps' events are written to disk.
+    #[arg(long, env = "MARAUDER_FEED_MAX_EVENTS", default_value_t = marauder_embedded::FEED_MAX_EVENTS)]
+    pub feed_max_events: usize,
+    /// Embedded store: a map unused for this many seconds leaves memory.
+    #[arg(long, env = "MARAUDER_FEED_IDLE_SECS", default_value_t = marauder_embedded::FEED_IDLE_SECS)]
+    pub feed_idle_secs: u64,
+    /// A request's line and headers must arrive within this many ms; a keep-alive
+    /// connection idle for as long is closed.
+    #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS)]
+    pub header_timeout_ms: u64,
+    /// A request's whole body must arrive within this many ms (else 408 and the connection
+    /// is closed).
+    #[arg(long, env = "MARAUDER_BODY_TIMEOUT_MS", default_value_t = marauder_server::BODY_TIMEOUT_MS)]
+    pub body_timeout_ms: u64,
+    /// Client connections open at once (lowered to fit the file-descriptor limit); past it a
+    /// new connection is answered 503 and closed.
+    #[arg(long, env = "MARAUDER_MAX_CONNECTIONS", default_value_t = marauder_server::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// How often an idle WebSocket is pinged, in ms; a client silent since the previous ping
+    /// is disconnected.
+    #[arg(long, env = "MARAUDER_WS_PING_INTERVAL_MS", default_value_t = marauder_server::WS_PING_INTERVAL_MS)]
+    pub ws_ping_interval_ms: u64,
+    /// Web origins besides the server's own whose pages may open a WebSocket
+    /// (`scheme://host[:port]`, comma separated).
+    #[arg(long, env = "MARAUDER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Per-client-address rate limits: `off` for tests and benchmarks that drive many
+    /// clients from one address. Per handler: behind a load balancer each handler counts alone.
+    #[arg(long, env = "MARAUDER_LIMITS", value_enum, default_value_t = Switch::On)]
+    pub limits: Switch,
+    /// Load balancers (IP addresses, comma separated) whose `X-Forwarded-For` names the client;
+    /// from any other peer the header is ignored.
+    #[arg(long, env = "MARAUDER_TRUST_PROXY", value_delimiter = ',')]
+    pub trust_proxy: Vec<std::net::IpAddr>,
+    /// Wrong secrets (token, invite code, device credential) an address may present at once
+    /// before every attempt of it is refused with 429, even a right one.
+    #[arg(long, env = "MARAUDER_GUESS_BURST", default_value_t = marauder_server::GUESS_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub guess_burst: u32,
+    /// After the burst, one more wrong secret is allowed every this many ms.
+    #[arg(long, env = "MARAUDER_GUESS_REFILL_MS", default_value_t = marauder_server::GUESS_REFILL_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub guess_refill_ms: u64,
+    /// Sign-ups, and map creations, an address may make at once (each counted apart).
+    #[arg(long, env = "MARAUDER_CREATE_BURST", default_value_t = marauder_server::CREATE_BURST, value_parser = clap::value_parser!(u32).range(1..))]
+    pub create_burst: u32,
+    /// After the burst, one more of each every this many ms.
+    #[arg(long, env = "MARAUDER_CREATE_REFILL_MS", default_value_t = marauder_server::CREATE_REFILL_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub create_refill_ms: u64,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 impl ServeConfig {
@@ -82,6 +141,21 @@ impl ServeConfig {
             tiles: "none".into(),
             tiles_attribution: String::new(),
             demo: false,
+            feed_max_maps: marauder_embedded::FEED_MAX_MAPS,
+            feed_max_events: marauder_embedded::FEED_MAX_EVENTS,
+            feed_idle_secs: marauder_embedded::FEED_IDLE_SECS,
+            header_timeout_ms: marauder_server::HEADER_TIMEOUT_MS,
+            body_timeout_ms: marauder_server::BODY_TIMEOUT_MS,
+            max_connections: marauder_server::MAX_CONNECTIONS,
+            ws_ping_interval_ms: marauder_server::WS_PING_INTERVAL_MS,
+            allowed_origins: Vec::new(),
+            // Tests drive many clients from one address; tests of the limits turn them on.
+            limits: Switch::Off,
+            trust_proxy: Vec::new(),
+            guess_burst: marauder_server::GUESS_BURST,
+            guess_refill_ms: marauder_server::GUESS_REFILL_MS,
+            create_burst: marauder_server::CREATE_BURST,
+            create_refill_ms: marauder_server::CREATE_REFILL_MS,
         }
     }
 }
@@ -92,6 +166,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    // First: what counts before the recorder is installed is lost. Once per process.
+    marauder_server::metrics::install();
     let hub = Hub::new(Duration::from_millis(config.batch_window_ms));
     let sink: Arc<dyn EventSink> = hub.clone();
     let server = ServerConfig {
@@ -99,6 +175,19 @@ pub async fn run(
         max_connections_per_player: config.max_ws_per_player,
         tiles: (config.tiles != "none").then(|| config.tiles.clone()),
         tiles_attribution: config.tiles_attribution.clone(),
+        header_timeout: Duration::from_millis(config.header_timeout_ms),
+        body_timeout: Duration::from_millis(config.body_timeout_ms),
+        max_connections: config.max_connections,
+        ws_ping_interval: Duration::from_millis(config.ws_ping_interval_ms),
+        allowed_origins: config.allowed_origins.clone(),
+        limits: RateLimits {
+            enabled: config.limits == Switch::On,
+            trust_proxy: config.trust_proxy.clone(),
+            guess_burst: config.guess_burst,
+            guess_refill: Duration::from_millis(config.guess_refill_ms),
+            create_burst: config.create_burst,
+            create_refill: Duration::from_millis(config.create_refill_ms),
+        },
     };
     let shutdown = match config.demo {
         true => with_demo(format!("http://{}", listener.local_addr()?), shutdown),
@@ -123,6 +212,11 @@ pub async fn run(
     let options = marauder_embedded::Options {
         trail_retention: config.trail_retention,
         recent_events: config.recent_events as usize,
+        feed: marauder_embedded::FeedLimits {
+            max_maps: config.feed_max_maps,
+            max_events: config.feed_max_events,
+            idle: Duration::from_secs(config.feed_idle_secs),
+        },
         ..Default::default()
     };
     let embedded = marauder_embedded::open(&config.data_dir, options, sink)

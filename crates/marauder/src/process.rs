@@ -25,11 +25,13 @@ pub struct Usage {
 }
 
 impl ServerProcess {
-    /// Runs `<exe> serve --listen 127.0.0.1:0 --data-dir <dir> <extra>` and waits until it
-    /// listens.
+    /// Runs `<exe> serve --listen 127.0.0.1:0 --limits off --data-dir <dir> <extra>` and waits
+    /// until it listens.
     pub fn start(exe: &Path, data_dir: &Path, extra: &[OsString]) -> anyhow::Result<ServerProcess> {
         let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            // Its users (the bench, process and scale-out tests) drive many clients from one
+            // address: the per-address limits would refuse them.
+            .args(["serve", "--listen", "127.0.0.1:0", "--limits", "off", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("MARAUDER_LOG_FORMAT", "json")
@@ -125,6 +127,7 @@ fn spawn_tied(mut command: Command) -> std::io::Result<Child> {
     type Request = (Command, mpsc::Sender<std::io::Result<Child>>);
     static SPAWNER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Request>>> = std::sync::OnceLock::new();
     // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    #[allow(unsafe_code)]
     unsafe {
         command.pre_exec(|| {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)

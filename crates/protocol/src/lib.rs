@@ -6,6 +6,7 @@
 //! HTTP, storage or validation rules: a value here is what travels, not what is allowed.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub mod ws;
 
@@ -17,11 +18,12 @@ pub use ws::{
 /// The largest request body or WebSocket frame the server accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch. Fields of this type carry `#[schema(value_type = i64)]`:
+/// the OpenAPI schema would otherwise refer to the alias as a component of its own.
 pub type Millis = i64;
 
 /// The `code` of an error body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
@@ -29,9 +31,15 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     MethodNotAllowed,
+    /// 408: a request body that did not arrive within the server's body timeout.
+    RequestTimeout,
     PayloadTooLarge,
+    /// 414: a request target longer than the server reads.
+    UriTooLong,
     UnsupportedMediaType,
     RateLimited,
+    /// 431: a request line and headers together over the server's limit.
+    HeaderFieldsTooLarge,
     Internal,
     Unavailable,
 }
@@ -44,9 +52,12 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
+            ErrorCode::HeaderFieldsTooLarge => 431,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,
         }
@@ -54,18 +65,18 @@ impl ErrorCode {
 }
 
 /// `{"error": {"code", "message"}}`: the body of every 4xx and 5xx answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     #[default]
@@ -77,13 +88,13 @@ pub enum Visibility {
 // Requests. Unknown fields are refused so that a misspelt optional field is an error, not
 // silently ignored.
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlayer {
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMap {
     pub name: String,
@@ -91,7 +102,7 @@ pub struct CreateMap {
     pub visibility: Option<Visibility>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinMap {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +110,7 @@ pub struct JoinMap {
 }
 
 /// A location as a client reports it (`POST /api/v1/locations`, or a `location` frame).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationInput {
     pub lat: f64,
@@ -113,11 +124,12 @@ pub struct LocationInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heading: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
     pub ts: Option<Millis>,
 }
 
 /// `POST /api/v1/players/me/devices`: a phone app's credential (an addition, docs/api.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDevice {
     pub name: String,
@@ -126,105 +138,115 @@ pub struct CreateDevice {
 // ---------------------------------------------------------------------------------------
 // Responses.
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlayerCreated {
     pub id: String,
     pub name: String,
     pub token: String,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 
 /// The answer to `POST /api/v1/players/me/devices`: the only time `secret` is shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeviceCreated {
     pub id: String,
     pub name: String,
     pub secret: String,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
 }
 
 /// A device as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Device {
     pub id: String,
     pub name: String,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     /// When the device last presented its credential, to the minute; absent until it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
     pub last_seen: Option<Millis>,
 }
 
 /// The answer to `GET /api/v1/players/me/devices`, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Devices {
     pub devices: Vec<Device>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PlayerSummary {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MapSummary {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Me {
     pub id: String,
     pub name: String,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     pub maps: Vec<MapSummary>,
 }
 
 /// The answer to `POST /api/v1/maps`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MapCreated {
     pub id: String,
     pub name: String,
     pub owner: String,
     pub visibility: Visibility,
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_code: Option<String>,
 }
 
 /// The answer to `GET /api/v1/maps/{id}` and to a join.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MapDetail {
     pub id: String,
     pub name: String,
     pub owner: String,
     pub visibility: Visibility,
     /// An addition to the contract.
+    #[schema(value_type = i64)]
     pub created_at: Millis,
     pub members: Vec<PlayerSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invite_code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicMap {
     pub id: String,
     pub name: String,
     pub members: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicMaps {
     pub maps: Vec<PublicMap>,
+    /// Present when more may follow: the `after` of the next page (opaque).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Accepted {
     pub maps: u64,
 }
 
 /// One stored position: what a trail holds and what every location message carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Fix {
     pub lat: f64,
     pub lon: f64,
@@ -236,11 +258,12 @@ pub struct Fix {
     pub speed: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heading: Option<f64>,
+    #[schema(value_type = i64)]
     pub ts: Millis,
 }
 
 /// A player's position as it appears in a snapshot or a `location` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlayerLocation {
     pub player: String,
     pub name: String,
@@ -249,7 +272,7 @@ pub struct PlayerLocation {
 }
 
 /// The answer to `GET /api/v1/maps/{id}/locations`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Locations {
     pub map: String,
     pub seq: u64,
@@ -257,14 +280,14 @@ pub struct Locations {
 }
 
 /// The answer to `GET /api/v1/maps/{id}/trails/{player}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Trail {
     pub player: String,
     pub points: Vec<Fix>,
 }
 
 /// The answer to `GET /healthz` (an addition to the contract).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,
 }

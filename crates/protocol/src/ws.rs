@@ -1,11 +1,12 @@
 //! Messages on `GET /api/v1/ws`: one JSON object per text frame, each way.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{ErrorCode, LocationInput, PlayerLocation};
 
 /// A frame from a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     Subscribe(Subscribe),
@@ -13,7 +14,7 @@ pub enum ClientMessage {
     Location(LocationInput),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Subscribe {
     pub map: String,
@@ -21,14 +22,14 @@ pub struct Subscribe {
     pub since: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unsubscribe {
     pub map: String,
 }
 
 /// A frame from the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Snapshot {
@@ -54,7 +55,7 @@ pub enum ServerMessage {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnsubscribeReason {
     Left,
@@ -63,14 +64,14 @@ pub enum UnsubscribeReason {
 }
 
 /// One event of a map's sequence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub seq: u64,
     #[serde(flatten)]
     pub body: EventBody,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     Location(PlayerLocation),
@@ -79,6 +80,15 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// The event's `kind` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::Location(_) => "location",
+            EventBody::Joined { .. } => "joined",
+            EventBody::Left { .. } => "left",
+        }
+    }
+
     /// The player the event is about.
     pub fn player(&self) -> &str {
         match self {

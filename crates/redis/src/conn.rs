@@ -37,10 +37,10 @@ impl Conn {
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
+        sampled(match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -49,10 +49,10 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
+        sampled(match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
+        })
     }
 
     fn get_db(&self) -> i64 {
@@ -61,6 +61,29 @@ impl ConnectionLike for Conn {
             Conn::Cluster(c) => c.get_db(),
         }
     }
+}
+
+/// One command in this many has its round trip timed: the location path makes two per
+/// update, and timing each would cost a clock read, a box and a histogram sample.
+const SAMPLE_EVERY: u32 = 16;
+
+/// Times `request` if it is this thread's turn (a thread-local count: no shared atomic).
+fn sampled<'a, T: Send + 'a>(request: RedisFuture<'a, T>) -> RedisFuture<'a, T> {
+    thread_local!(static COUNT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+    let turn = COUNT.with(|count| {
+        count.set(count.get().wrapping_add(1));
+        count.get().is_multiple_of(SAMPLE_EVERY)
+    });
+    if !turn {
+        return request;
+    }
+    Box::pin(async move {
+        let started = std::time::Instant::now();
+        let answer = request.await;
+        // Named in marauder_server::metrics, which describes it.
+        metrics::histogram!("marauder_redis_command_duration_seconds").record(started.elapsed());
+        answer
+    })
 }
 
 /// Redis not answering (down, restarting, loading its AOF, a shard failing over) is
@@ -90,6 +113,23 @@ pub fn store_err(err: RedisError) -> StoreError {
     } else {
         StoreError::Internal(format!("redis: {err}"))
     }
+}
+
+/// How long a readiness PING may take before Redis counts as unreachable: far above a
+/// healthy round trip, well below a load balancer's probe timeout.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether `conn` answers a PING in time; `Unavailable` naming the connection if not (the
+/// error itself goes to the log, not to whoever asks `/readyz`).
+pub async fn ping(conn: &Conn, which: &str) -> Result<(), StoreError> {
+    let (cmd, mut conn) = (redis::cmd("PING"), conn.clone());
+    let problem = match tokio::time::timeout(PING_TIMEOUT, cmd.query_async::<()>(&mut conn)).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!("no answer within {PING_TIMEOUT:?}"),
+    };
+    tracing::debug!(connection = which, %problem, "readiness ping failed");
+    Err(StoreError::Unavailable(format!("redis unreachable ({which} connection)")))
 }
 
 pub fn decode_err(what: &str, err: impl std::fmt::Display) -> StoreError {

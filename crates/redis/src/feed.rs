@@ -12,7 +12,7 @@ use marauder_core::protocol::{EventBody, PlayerLocation};
 use marauder_core::{Change, EventSink, Feed, Listening, MapId, Replay, Snapshot, StoreError};
 use redis::Script;
 
-use crate::conn::{Conn, decode_err, store_err};
+use crate::conn::{Conn, decode_err, ping, store_err};
 use crate::keys::Keys;
 
 use self::listener::Listener;
@@ -80,6 +80,8 @@ pub struct RedisFeed {
     keys: Keys,
     recent_events: usize,
     listener: Arc<Listener>,
+    /// The listener's connection, pinged for readiness.
+    subscriptions: Conn,
     publish: Script,
     snapshot: Script,
     replay: Script,
@@ -97,12 +99,13 @@ impl RedisFeed {
         recent_events: usize,
         sink: Arc<dyn EventSink>,
     ) -> RedisFeed {
-        let listener = Listener::start(subscriptions, conn.clone(), keys.clone(), sink, pushes);
+        let listener = Listener::start(subscriptions.clone(), conn.clone(), keys.clone(), sink, pushes);
         RedisFeed {
             conn,
             keys,
             recent_events,
             listener,
+            subscriptions,
             publish: Script::new(PUBLISH),
             snapshot: Script::new(SNAPSHOT),
             replay: Script::new(REPLAY),
@@ -155,6 +158,9 @@ impl Feed for RedisFeed {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_err)?;
+        if seq.is_some() {
+            metrics::counter!("marauder_events_published_total", "kind" => kind).increment(1);
+        }
         Ok(seq)
     }
 
@@ -192,5 +198,10 @@ impl Feed for RedisFeed {
 
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(()) // Every seq handed out is in Redis already.
+    }
+
+    /// Events reach this handler only while its subscription connection is up.
+    async fn ready(&self) -> Result<(), StoreError> {
+        ping(&self.subscriptions, "subscription").await
     }
 }

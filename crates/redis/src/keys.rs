@@ -104,9 +104,28 @@ impl Keys {
         MapId::parse(rest.strip_suffix("}:live")?)
     }
 
-    /// Set of the ids of public maps (an index: a listed map that does not exist is skipped).
-    pub fn public(&self) -> String {
+    /// Counts the membership changes of the map: orders the updates of the public index.
+    pub fn membership_version(&self, id: &MapId) -> String {
+        self.of_map(id, ":v")
+    }
+
+    /// Sorted set, every score 0, of `<u64::MAX - members, 20 digits>|<map id>`: the public
+    /// maps in listing order, read by lex range (an index: a listed map that does not exist or
+    /// is not public is skipped). Tagged `{public}` like [`Keys::public_positions`], so one
+    /// script updates both.
+    pub fn public_rank(&self) -> String {
+        format!("{}:{{public}}:rank", self.prefix)
+    }
+
+    /// The set of public map ids that [`Keys::public_rank`] replaced: moved into it once at
+    /// start ([`RedisStore::migrate_public_index`](crate::RedisStore)), then deleted.
+    pub fn legacy_public(&self) -> String {
         format!("{}:public", self.prefix)
+    }
+
+    /// Hash map id → `<membership version>|<its entry in the rank, or empty>`.
+    pub fn public_positions(&self) -> String {
+        format!("{}:{{public}}:pos", self.prefix)
     }
 }
 

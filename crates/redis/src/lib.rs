@@ -18,6 +18,7 @@
 mod conn;
 mod feed;
 mod keys;
+mod public;
 mod store;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
     };
     let keys = Keys::new(&options.prefix);
     let store = Arc::new(RedisStore::new(commands.clone(), keys.clone(), options.trail_retention));
+    store.migrate_public_index().await?;
     let pushes = (pushes, received);
     let feed = Arc::new(RedisFeed::new(commands, subscriptions, pushes, keys, options.recent_events, sink));
     Ok(Redis { store, feed })

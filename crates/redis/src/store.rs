@@ -9,12 +9,14 @@ use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use marauder_core::protocol::{Fix, Millis, Visibility};
 use marauder_core::{
-    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, Store, StoreError, TokenHash,
+    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor, Store, StoreError,
+    TokenHash,
 };
 use redis::{AsyncCommands, Script};
 
-use crate::conn::{Conn, decode_err, store_err};
+use crate::conn::{Conn, decode_err, ping, store_err};
 use crate::keys::Keys;
+use crate::public::PublicIndex;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -35,11 +37,13 @@ pub struct RedisStore {
     keys: Keys,
     retention: u64,
     append_trail: Script,
+    public: PublicIndex,
 }
 
 impl RedisStore {
     pub(crate) fn new(conn: Conn, keys: Keys, retention: u64) -> RedisStore {
-        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL) }
+        let public = PublicIndex::new(keys.clone());
+        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL), public }
     }
 
     fn conn(&self) -> Conn {
@@ -52,14 +56,52 @@ impl RedisStore {
         Ok(ids.iter().filter_map(|id| MapId::parse(id)).collect())
     }
 
-    async fn map_with_members(&self, id: MapId) -> Result<Option<(MapRecord, u64)>> {
-        let (record, members): (Option<Vec<u8>>, u64) = redis::pipe()
-            .get(self.keys.map(&id))
-            .scard(self.keys.members(&id))
+    /// Moves the public maps of a deployment older than the public index into it, once.
+    pub(crate) async fn migrate_public_index(&self) -> Result<()> {
+        let ids: Vec<String> = self.conn().smembers(self.keys.legacy_public()).await.map_err(store_err)?;
+        for map in ids.iter().filter_map(|id| MapId::parse(id)) {
+            let (members, version, record): (u64, u64, Option<Vec<u8>>) = redis::pipe()
+                .atomic()
+                .scard(self.keys.members(&map))
+                .incr(self.keys.membership_version(&map), 1)
+                .get(self.keys.map(&map))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(store_err)?;
+            let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose()?;
+            let listed = record.is_some_and(|r| r.visibility == Visibility::Public);
+            self.public.set(&mut self.conn(), &map, version, members, listed).await?;
+        }
+        if !ids.is_empty() {
+            tracing::info!(maps = ids.len(), "moved the public maps into the public index");
+            let _: () = self.conn().del(self.keys.legacy_public()).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// Adds or removes one membership in one step on the map's slot that also counts the
+    /// members and versions the change, then moves the map in the public index.
+    async fn change_membership(&self, map: &MapId, player: &PlayerId, joined: bool) -> Result<bool> {
+        let mut step = redis::pipe();
+        step.atomic();
+        if joined {
+            step.sadd(self.keys.members(map), player.as_str());
+        } else {
+            step.srem(self.keys.members(map), player.as_str());
+        }
+        let (changed, members, version, record): (u64, u64, u64, Option<Vec<u8>>) = step
+            .scard(self.keys.members(map))
+            .incr(self.keys.membership_version(map), 1)
+            .get(self.keys.map(map))
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        record.map(|bytes| Ok((MapRecord::decode(id.as_str(), &bytes)?, members))).transpose()
+        if changed == 1 {
+            let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose()?;
+            let listed = record.is_some_and(|r| r.visibility == Visibility::Public);
+            self.public.set(&mut self.conn(), map, version, members, listed).await?;
+        }
+        Ok(changed == 1)
     }
 }
 
@@ -103,9 +145,7 @@ impl Store for RedisStore {
         // player's index may name maps it is no longer in: those need no `left`.)
         let mut maps = Vec::new();
         for map in self.map_ids(id).await? {
-            let removed: u64 =
-                self.conn().srem(self.keys.members(&map), id.as_str()).await.map_err(store_err)?;
-            if removed == 1 {
+            if self.change_membership(&map, id, false).await? {
                 maps.push(map);
             }
         }
@@ -188,9 +228,9 @@ impl Store for RedisStore {
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {
         // The indexes first (a listed map that does not exist is skipped), then the map with
-        // its first member in one step.
+        // its first member in one step: membership version 1, which the index's 0 precedes.
         if map.visibility == Visibility::Public {
-            let _: () = self.conn().sadd(self.keys.public(), map.id.as_str()).await.map_err(store_err)?;
+            self.public.set(&mut self.conn(), &map.id, 0, 1, true).await?;
         }
         let _: () =
             self.conn().sadd(self.keys.player_maps(&map.owner), map.id.as_str()).await.map_err(store_err)?;
@@ -198,6 +238,8 @@ impl Store for RedisStore {
             .atomic()
             .set(self.keys.map(&map.id), map.encode())
             .sadd(self.keys.members(&map.id), map.owner.as_str())
+            .incr(self.keys.membership_version(&map.id), 1)
+            .ignore()
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
@@ -209,14 +251,15 @@ impl Store for RedisStore {
         bytes.map(|b| MapRecord::decode(id.as_str(), &b)).transpose()
     }
 
-    async fn public_maps(&self) -> Result<Vec<(MapRecord, u64)>> {
-        let ids: Vec<String> = self.conn().smembers(self.keys.public()).await.map_err(store_err)?;
-        let ids = ids.iter().filter_map(|id| MapId::parse(id));
-        let maps = try_join_all(ids.map(|id| self.map_with_members(id))).await?;
-        let mut maps: Vec<_> =
-            maps.into_iter().flatten().filter(|(m, _)| m.visibility == Visibility::Public).collect();
-        maps.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(maps)
+    async fn public_maps(
+        &self,
+        after: Option<&PublicCursor>,
+        count: usize,
+    ) -> Result<Vec<(PublicCursor, Option<MapRecord>)>> {
+        let listed = self.public.page(&mut self.conn(), after, count).await?;
+        let records = try_join_all(listed.iter().map(|c| self.map(&c.id))).await?;
+        let public = records.into_iter().map(|r| r.filter(|r| r.visibility == Visibility::Public));
+        Ok(listed.into_iter().zip(public).collect())
     }
 
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>> {
@@ -251,16 +294,13 @@ impl Store for RedisStore {
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
         let _: () = self.conn().sadd(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
-        let added: u64 =
-            self.conn().sadd(self.keys.members(map), player.as_str()).await.map_err(store_err)?;
-        Ok(added == 1)
+        self.change_membership(map, player, true).await
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let removed: u64 =
-            self.conn().srem(self.keys.members(map), player.as_str()).await.map_err(store_err)?;
+        let removed = self.change_membership(map, player, false).await?;
         let _: () = self.conn().srem(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
-        Ok(removed == 1)
+        Ok(removed)
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
@@ -302,5 +342,9 @@ impl Store for RedisStore {
 
     async fn flush(&self) -> Result<()> {
         Ok(()) // Every write was executed by Redis before it was acknowledged.
+    }
+
+    async fn ready(&self) -> Result<()> {
+        ping(&self.conn, "command").await
     }
 }

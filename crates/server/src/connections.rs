@@ -32,6 +32,7 @@ impl Connections {
             return None;
         }
         sessions.push((id, ended.clone()));
+        crate::metrics::websockets_changed(1.0);
         Some(Registration { connections: self.clone(), player: player.clone(), id, ended })
     }
 
@@ -45,6 +46,7 @@ impl Connections {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        crate::metrics::websockets_changed(-1.0);
         let mut players = self.connections.players.lock().unwrap();
         if let Some(sessions) = players.get_mut(&self.player) {
             sessions.retain(|(id, _)| *id != self.id);

@@ -12,6 +12,7 @@ use marauder_core::{CoreError, Player};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 
 /// The authenticated player: `Authorization: Bearer <token>`, or on the WebSocket route,
@@ -27,7 +28,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
         let token = bearer(parts).or_else(|| query_token(parts)).ok_or(CoreError::Unauthorized)?;
-        Ok(Auth(state.app.authenticate(&token).await?))
+        // A presented token is a guess: an address that has presented too many unknown ones
+        // is refused (429) before this one is looked at.
+        let client = ClientAddr::of(parts, &state);
+        Ok(Auth(state.limits.guess(client, state.app.authenticate(&token)).await?))
     }
 }
 
@@ -149,12 +153,20 @@ pub struct Params(HashMap<String, String>);
 
 impl Params {
     pub fn from_parts(parts: &Parts, allowed: &[&str]) -> Result<Params, ApiError> {
-        let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
+        Params::from_uri(&parts.uri, allowed)
+    }
+
+    pub fn from_uri(uri: &axum::http::Uri, allowed: &[&str]) -> Result<Params, ApiError> {
+        let Query(params) = Query::<HashMap<String, String>>::try_from_uri(uri)
             .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
         if let Some(unknown) = params.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ApiError::bad_request(format!("{unknown}: unknown query parameter")));
         }
         Ok(Params(params))
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
 
     pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
@@ -172,3 +184,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         Params::from_parts(parts, &["since", "limit"])
     }
 }
+
+#[cfg(test)]
+mod properties;

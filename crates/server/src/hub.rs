@@ -96,13 +96,19 @@ impl Hub {
                 .entry(map.clone())
                 .or_insert_with(|| Arc::new(Topic { map: map.clone(), state: Mutex::default() }));
             topic.state.lock().unwrap().subscribers.push((id, outbox));
+            crate::metrics::subscriptions_changed(1.0);
             topic.clone()
         };
         Subscription { id, topic: Arc::downgrade(&topic), hub: Arc::downgrade(self) }
     }
 
     fn unsubscribe(&self, topic: &Topic, id: u64) {
-        topic.state.lock().unwrap().subscribers.retain(|(sub, _)| *sub != id);
+        let mut state = topic.state.lock().unwrap();
+        let before = state.subscribers.len();
+        state.subscribers.retain(|(sub, _)| *sub != id);
+        // A slow subscriber is removed here first, then again when its session drops it.
+        crate::metrics::subscriptions_changed(state.subscribers.len() as f64 - before as f64);
+        drop(state);
         self.remove_if_idle(topic);
     }
 
@@ -152,6 +158,7 @@ impl Hub {
             let jump = rest.windows(2).position(|w| w[0].seq + 1 != w[1].seq).map(|i| i + 1);
             let tail = jump.map(|at| rest.split_off(at));
             let batch = Arc::new(Batch::new(topic.map.clone(), rest));
+            let mut queued = subscribers.len() - dropped.len();
             for (id, outbox) in &subscribers {
                 if dropped.contains(id) {
                     continue;
@@ -161,8 +168,12 @@ impl Hub {
                     self.unsubscribe(topic, *id);
                     outbox.push_slow(topic.map.clone(), *id);
                     dropped.push(*id);
+                    queued -= 1;
+                    crate::metrics::slow_drop();
                 }
             }
+            // Counted once per batch: per recipient would contend on every subscriber.
+            crate::metrics::batch_queued(batch.events.len(), queued, batch.frame.len());
             match tail {
                 Some(tail) => rest = tail,
                 None => break,

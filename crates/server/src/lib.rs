@@ -7,20 +7,26 @@
 mod connections;
 mod error;
 mod extract;
+mod headers;
 mod hub;
+mod limits;
+mod listener;
+pub mod metrics;
 mod outbox;
+mod parse_errors;
+mod request_body;
 mod routes;
 mod session;
 mod state;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use marauder_core::Marauder;
 use marauder_core::protocol::{ErrorCode, Health, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
@@ -30,6 +36,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use hub::Hub;
+pub use limits::{CREATE_BURST, CREATE_REFILL_MS, GUESS_BURST, GUESS_REFILL_MS, RateLimits};
+pub use listener::MAX_HEAD_BYTES;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -43,7 +51,27 @@ pub struct ServerConfig {
     /// The web app's map tiles (a Leaflet URL template), or none for the plain parchment.
     pub tiles: Option<String>,
     pub tiles_attribution: String,
+    /// A request's line and headers must arrive within this; it also ends a keep-alive
+    /// connection idle for as long.
+    pub header_timeout: Duration,
+    /// A request's whole body must arrive within this (408 after it).
+    pub body_timeout: Duration,
+    /// Client connections open at once; past it a new one is answered 503 and closed.
+    pub max_connections: usize,
+    /// How often an idle WebSocket is pinged; one that has sent nothing since the previous
+    /// ping is closed.
+    pub ws_ping_interval: Duration,
+    /// Origins besides the server's own allowed to open a WebSocket (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
+    /// Per-client-address rate limits.
+    pub limits: RateLimits,
 }
+
+/// The defaults of the settings above, each written once.
+pub const HEADER_TIMEOUT_MS: u64 = 10_000;
+pub const BODY_TIMEOUT_MS: u64 = 10_000;
+pub const MAX_CONNECTIONS: usize = 10_000;
+pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 
 /// OpenStreetMap's standard tiles, and the credit their use requires.
 pub const OSM_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
@@ -57,12 +85,19 @@ impl Default for ServerConfig {
             max_connections_per_player: 16,
             tiles: Some(OSM_TILES.to_owned()),
             tiles_attribution: OSM_ATTRIBUTION.to_owned(),
+            header_timeout: Duration::from_millis(HEADER_TIMEOUT_MS),
+            body_timeout: Duration::from_millis(BODY_TIMEOUT_MS),
+            max_connections: MAX_CONNECTIONS,
+            ws_ping_interval: Duration::from_millis(WS_PING_INTERVAL_MS),
+            allowed_origins: Vec::new(),
+            limits: RateLimits::default(),
         }
     }
 }
 
-/// Serves the API on `listener` until `shutdown` is cancelled; then stops accepting, closes
-/// every WebSocket with 1001, waits for the sessions, and flushes the backends.
+/// Serves the API on `listener` until `shutdown` is cancelled; then stops accepting, lets
+/// every connection finish its request, closes every WebSocket with 1001, waits for the
+/// connections and the sessions, and flushes the backends.
 pub async fn serve(
     app: Marauder,
     hub: Arc<Hub>,
@@ -74,18 +109,18 @@ pub async fn serve(
         app: app.clone(),
         hub,
         connections: Arc::default(),
+        limits: Arc::new(limits::Limits::new(&config.limits)),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         sessions: TaskTracker::new(),
     };
     let sessions = state.sessions.clone();
+    let config = state.config.clone();
     let router = router(state);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+    let connections = TaskTracker::new();
+    listener::accept(listener, router, &config, shutdown, connections.clone()).await;
+    connections.close();
+    connections.wait().await;
     sessions.close();
     sessions.wait().await;
     if let Err(err) = app.flush().await {
@@ -96,14 +131,24 @@ pub async fn serve(
 }
 
 fn router(state: AppState) -> Router {
-    routes::api()
+    let security = headers::security_headers(state.config.tiles.as_deref());
+    let body_timeout = state.config.body_timeout;
+    routes::api(&state)
         .route("/healthz", get(|| async { axum::Json(Health { status: "ok".into() }) }))
         .fallback(routes::web::fallback)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(body_timeout, request_body::read_whole))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(ErrorCode::Internal, "internal error").into_response()
         }))
+        // Outside every handler and extractor: axum's own rejections get the contract's body,
+        // and every answer, errors included, the security headers.
+        .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::map_response(move |response: axum::response::Response| {
+            headers::add(security.clone(), response)
+        }))
+        .layer(axum::middleware::map_response(metrics::count_response))
         // The span names the method and path only: a WebSocket's query holds its token.
         .layer(TraceLayer::new_for_http().make_span_with(
             |req: &Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path()),

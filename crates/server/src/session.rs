@@ -1,5 +1,9 @@
 //! One WebSocket connection: reads the client's frames in order, writes what the hub queues
 //! on its [`Outbox`] (everything queued, then one flush), and closes with 1001 on shutdown.
+//! It answers the client's close frame with its own (RFC 6455's closing handshake), closes
+//! with 1002 on a protocol error and 1007 on text that is not UTF-8, and pings the client on
+//! an interval: a client that has sent nothing, not even a pong, since the previous ping is
+//! dead and its connection is dropped.
 //!
 //! Per subscribed map it remembers the last seq it delivered, so every map's events reach
 //! the client exactly once and in order: frames already covered by a snapshot are skipped,
@@ -10,6 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -17,6 +23,8 @@ use marauder_core::protocol::{
     ClientMessage, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode, encode_events,
 };
 use marauder_core::{CoreError, Listening, MapId, Player, Replay, Snapshot};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::connections::Registration;
 use crate::error::ApiError;
@@ -27,6 +35,8 @@ use crate::state::AppState;
 
 type Sink = SplitSink<WebSocket, Message>;
 type WriteResult = Result<(), axum::Error>;
+/// Why the loop ends: the close frame to send, if any.
+type Close = Option<(u16, &'static str)>;
 
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,34 +69,49 @@ impl Session {
         let shutdown = self.state.shutdown.clone();
         let ended = self.registration.ended.clone();
         let outbox = self.outbox.clone();
+        let mut alive = Liveness::new(self.state.config.ws_ping_interval);
         tracing::debug!("connected");
-        let close = loop {
+        let close: Close = loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
                 _ = ended.cancelled() => break Some((close_code::POLICY, "player deleted")),
                 _ = outbox.ready() => {
-                    let written = tokio::select! {
-                        written = self.write_queued(&mut sink) => written,
-                        _ = shutdown.cancelled() => Ok(()),
-                    };
-                    if written.is_err() {
-                        break None;
+                    let write = self.write_queued(&mut sink);
+                    if let Err(close) = alive.guard(write, &shutdown).await {
+                        break close;
                     }
                 }
-                incoming = stream.next() => match incoming {
-                    Some(Ok(Message::Close(_))) | None => break None,
-                    Some(Ok(message)) => {
-                        // Boxed: its state (a subscribe's reads) would otherwise sit in every
-                        // idle session's future.
-                        let handled = Box::pin(self.handle(message, &mut sink)).await;
-                        if handled.and(sink.flush().await).is_err() {
+                incoming = stream.next() => {
+                    alive.heard = true;
+                    match incoming {
+                        Some(Ok(Message::Close(_))) => {
+                            // tungstenite has queued the echo of the client's close frame.
+                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
                             break None;
                         }
+                        None => break None,
+                        Some(Ok(message)) => {
+                            // Boxed: its state (a subscribe's reads) would otherwise sit in every
+                            // idle session's future.
+                            let handled = Box::pin(self.handle(message, &mut sink)).await;
+                            if handled.and(sink.flush().await).is_err() {
+                                break None;
+                            }
+                        }
+                        Some(Err(err)) => break close_for(&err),
                     }
-                    Some(Err(err)) if is_too_big(&err) => break Some((close_code::SIZE, "frame over 64 KiB")),
-                    Some(Err(_)) => break None,
-                },
+                }
+                // After the frames: one that is ready counts before the tick looks.
+                _ = alive.ticker.tick() => {
+                    if !alive.tick() {
+                        tracing::debug!("no answer to the last ping");
+                        break None;
+                    }
+                    if let Err(close) = alive.guard(sink.send(Message::Ping(Bytes::new())), &shutdown).await {
+                        break close;
+                    }
+                }
             }
         };
         if let Some((code, reason)) = close {
@@ -300,7 +325,64 @@ fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) 
     (parsed, map)
 }
 
-fn is_too_big(err: &axum::Error) -> bool {
+/// The close frame owed for an error reading the client's frames: none for a broken socket.
+fn close_for(err: &axum::Error) -> Close {
     let inner = std::error::Error::source(err).and_then(|e| e.downcast_ref::<tungstenite::Error>());
-    matches!(inner, Some(tungstenite::Error::Capacity(_)))
+    match inner {
+        Some(tungstenite::Error::Capacity(_)) => Some((close_code::SIZE, "frame over 64 KiB")),
+        Some(tungstenite::Error::Utf8(_)) => Some((close_code::INVALID, "text frame is not UTF-8")),
+        Some(tungstenite::Error::Protocol(_)) => Some((close_code::PROTOCOL, "WebSocket protocol error")),
+        _ => None,
+    }
 }
+
+/// Whether the client is still there: one interval timer per session, and a flag set by
+/// every frame received (a bool, not a timer reset, on the per-frame path).
+struct Liveness {
+    ticker: tokio::time::Interval,
+    /// A frame has arrived since the last tick.
+    heard: bool,
+    /// A ping went out at the last tick.
+    pinged: bool,
+}
+
+impl Liveness {
+    fn new(every: Duration) -> Liveness {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Liveness { ticker, heard: false, pinged: false }
+    }
+
+    /// At a tick: false if the last ping went unanswered, else a ping is now due.
+    fn tick(&mut self) -> bool {
+        let alive = !self.pinged || self.heard;
+        self.heard = false;
+        self.pinged = true;
+        alive
+    }
+
+    /// Runs a write, unless the server shuts down, or the client, which the write waits for,
+    /// stays silent through a whole ping interval more (a dead peer whose socket is full).
+    async fn guard(
+        &mut self,
+        write: impl Future<Output = WriteResult>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Close> {
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                written = &mut write => return written.map_err(|_| None),
+                _ = shutdown.cancelled() => return Ok(()),
+                _ = self.ticker.tick() => {
+                    if !self.tick() {
+                        tracing::debug!("a write is stuck and the client is silent");
+                        return Err(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties;

@@ -9,12 +9,15 @@ use tokio_util::task::TaskTracker;
 use crate::ServerConfig;
 use crate::connections::Connections;
 use crate::hub::Hub;
+use crate::limits::Limits;
 
 #[derive(Clone)]
 pub struct AppState {
     pub app: Marauder,
     pub hub: Arc<Hub>,
     pub connections: Arc<Connections>,
+    /// Per-client-address rate limits.
+    pub limits: Arc<Limits>,
     pub config: Arc<ServerConfig>,
     /// Cancelled when the server is shutting down; sessions then close with 1001.
     pub shutdown: CancellationToken,

@@ -36,7 +36,7 @@ export function mountJoin(root, ctx, { mapId, code }) {
       }
     }
     try {
-      const found = (await ctx.api.listPublicMaps()).find((m) => m.id === mapId);
+      const found = (await ctx.api.listPublicMaps()).maps.find((m) => m.id === mapId);
       if (found && !disposed) setName(found.name, false);
     } catch {
       /* the name is a nicety */

@@ -57,6 +57,20 @@ export function mountMaps(root, ctx) {
   const publicEmpty = h('p', { class: 'empty', hidden: true }, 'No public map yet.');
   const publicError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const refresh = h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => loadPublic() }, 'Refresh');
+  const search = h('input', {
+    id: 'public-search',
+    type: 'search',
+    autocomplete: 'off',
+    maxlength: '64',
+    placeholder: 'Find a map by name',
+    'data-testid': 'public-search',
+    oninput: () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => loadPublic(), 250);
+    },
+  });
+  const more = h('button', { type: 'button', class: 'btn', hidden: true, 'data-testid': 'public-more', onclick: () => loadPublic({ more: true }) }, 'Show more maps');
+  let searchTimer = null;
 
   root.replaceChildren(
     h(
@@ -75,9 +89,11 @@ export function mountMaps(root, ctx) {
         'section',
         { class: 'card', 'aria-labelledby': 'public-h' },
         h('div', { class: 'card-head' }, h('h2', { id: 'public-h' }, 'Public maps'), refresh),
+        h('div', { class: 'field' }, h('label', { for: 'public-search', class: 'sr-only' }, 'Find a public map by name'), search),
         publicError,
         publicEmpty,
         publicList,
+        more,
       ),
     ),
   );
@@ -93,9 +109,12 @@ export function mountMaps(root, ctx) {
   }
 
   let publicMaps = [];
+  let publicNext = null;
   function renderPublic() {
     const mineIds = new Set(mine.map((m) => m.id));
+    publicEmpty.textContent = search.value.trim() ? 'No public map has that in its name.' : 'No public map yet.';
     publicEmpty.hidden = publicMaps.length > 0;
+    more.hidden = !publicNext;
     publicList.replaceChildren(
       ...publicMaps.map((m) => {
         const count = `${m.members} ${m.members === 1 ? 'member' : 'members'}`;
@@ -121,10 +140,17 @@ export function mountMaps(root, ctx) {
     }
   }
 
-  async function loadPublic() {
+  /** The first page again (a new search, a refresh), or with `more` the next page after
+   *  what is shown. A page answered for an older search is dropped. */
+  let asked = 0;
+  async function loadPublic({ more: next = false } = {}) {
+    const ask = ++asked;
+    const q = search.value.trim();
     try {
-      publicMaps = await ctx.api.listPublicMaps();
-      if (disposed) return;
+      const page = await ctx.api.listPublicMaps({ q, after: next ? publicNext : undefined });
+      if (disposed || ask !== asked) return;
+      publicMaps = next ? [...publicMaps, ...page.maps.filter((m) => !publicMaps.some((p) => p.id === m.id))] : page.maps;
+      publicNext = page.next;
       showError(publicError, null);
       renderPublic();
     } catch (err) {
@@ -184,6 +210,7 @@ export function mountMaps(root, ctx) {
   return {
     cleanup() {
       disposed = true;
+      clearTimeout(searchTimer);
     },
   };
 }

@@ -112,7 +112,7 @@ async fn connect_all(args: &BenchArgs, world: &World) -> anyhow::Result<Vec<(Ws,
                 ws.send(Message::text(frame)).await?;
                 while let Some(message) = ws.next().await {
                     if let Message::Text(text) = message? {
-                        let frame: Frame = serde_json::from_str(text.as_str())?;
+                        let frame: Frame<'_> = serde_json::from_str(text.as_str())?;
                         anyhow::ensure!(
                             frame.kind == "snapshot",
                             "expected a snapshot, got {}",
@@ -326,7 +326,7 @@ impl Receiver {
         shared: &Shared,
         index: &rustc_hash::FxHashMap<String, u32>,
     ) {
-        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+        let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) else {
             self.result.errors += 1;
             return;
         };

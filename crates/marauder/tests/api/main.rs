@@ -3,9 +3,15 @@
 mod helpers;
 
 mod errors;
+mod hygiene;
+mod limits;
 mod live;
 mod locations;
 mod maps;
+mod memory;
+mod metrics;
+mod openapi;
 mod phones;
 mod players;
+mod public_maps;
 mod web;

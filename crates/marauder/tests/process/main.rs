@@ -1,9 +1,12 @@
 //! The `marauder` binary as a process: SIGKILL loses nothing acknowledged, SIGTERM closes
 //! every WebSocket with 1001 and exits 0.
 
+mod faults;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod memory;
+mod metrics;
 
 use std::path::Path;
 

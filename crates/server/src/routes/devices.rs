@@ -16,6 +16,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/players/me/devices/{id}", delete(revoke))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/players/me/devices",
+    tag = "devices",
+    operation_id = "create_device",
+    summary = "Creates a phone app's credential",
+    security(("bearer" = [])),
+    request_body = CreateDevice,
+    responses(
+        (status = 201, description = "the device, with its secret (shown only here)", body = DeviceCreated),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`"),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     Auth(player): Auth,
@@ -24,10 +37,32 @@ async fn create(
     Ok((StatusCode::CREATED, Json(state.app.create_device(&player, req).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/players/me/devices",
+    tag = "devices",
+    operation_id = "devices",
+    summary = "The calling player's devices, oldest first; never a secret",
+    security(("bearer" = [])),
+    responses((status = 200, body = Devices))
+)]
 async fn list(State(state): State<AppState>, Auth(player): Auth) -> Result<Json<Devices>, ApiError> {
     Ok(Json(state.app.devices(&player).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/players/me/devices/{id}",
+    tag = "devices",
+    operation_id = "revoke_device",
+    summary = "Revokes a device's credential",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the device's id")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "`not_found`: not a device of this player"),
+    )
+)]
 async fn revoke(
     State(state): State<AppState>,
     Auth(player): Auth,

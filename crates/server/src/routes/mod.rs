@@ -2,8 +2,11 @@
 //! map the result.
 
 mod devices;
+mod health;
 mod locations;
 mod maps;
+mod metrics;
+mod openapi;
 mod phones;
 mod players;
 pub mod web;
@@ -13,13 +16,16 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub fn api() -> Router<AppState> {
+pub fn api(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(players::router())
         .merge(devices::router())
         .merge(phones::router())
         .merge(maps::router())
         .merge(locations::router())
-        .merge(ws::router())
+        .merge(health::router())
+        .merge(metrics::router())
+        .merge(openapi::router())
+        .merge(ws::router(state))
         .merge(web::router())
 }

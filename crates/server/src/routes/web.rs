@@ -16,7 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/config.json", get(config))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct WebConfig {
     /// A Leaflet URL template, or null for the plain parchment.
     tiles: Option<String>,
@@ -24,6 +24,14 @@ struct WebConfig {
     attribution: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/config.json",
+    tag = "server",
+    operation_id = "web_config",
+    summary = "The web app's settings: its map tiles",
+    responses((status = 200, body = WebConfig))
+)]
 async fn config(State(state): State<AppState>) -> Json<WebConfig> {
     let tiles = state.config.tiles.clone();
     Json(WebConfig { attribution: tiles.as_ref().map(|_| state.config.tiles_attribution.clone()), tiles })

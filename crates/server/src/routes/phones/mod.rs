@@ -3,8 +3,9 @@
 //! units, and hands it to the same `post_location` the REST route uses; nothing else differs.
 //! Setting the apps up: docs/phones.md.
 
-mod osmand;
-mod owntracks;
+// The OpenAPI document (`routes::openapi`) names their handlers.
+pub(super) mod osmand;
+pub(super) mod owntracks;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -12,6 +13,7 @@ use marauder_core::protocol::ErrorCode;
 use marauder_core::{CoreError, Player};
 
 use crate::error::ApiError;
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -20,9 +22,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/osmand", get(osmand::get).post(osmand::post))
 }
 
-/// The player whose device presented `id` and `secret`.
-async fn authenticate(state: &AppState, id: &str, secret: &str) -> Result<Player, ApiError> {
-    state.app.authenticate_device(id, secret).await.map_err(|err| match err {
+/// The player whose device presented `id` and `secret`: a guess, rate limited per address.
+async fn authenticate(
+    state: &AppState,
+    client: ClientAddr,
+    id: &str,
+    secret: &str,
+) -> Result<Player, ApiError> {
+    let attempt = state.app.authenticate_device(id, secret);
+    state.limits.guess(client, attempt).await.map_err(|err| match err {
         CoreError::Unauthorized => unauthorized(),
         other => other.into(),
     })

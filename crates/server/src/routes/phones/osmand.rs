@@ -24,20 +24,60 @@ use serde_json::Value;
 use super::{authenticate, course, known, unauthorized};
 use crate::error::ApiError;
 use crate::extract::{RawBody, from_value, is_json};
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 
 /// Knots to metres per second (Traccar reads OsmAnd's `speed` in knots).
 const KNOT: f64 = 1852.0 / 3600.0;
 
-pub async fn get(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<StatusCode, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/osmand",
+    tag = "phones",
+    operation_id = "osmand_get",
+    summary = "The OsmAnd protocol: a location in the query",
+    params(crate::routes::openapi::OsmAndFields),
+    responses(
+        (status = 200, description = "stored and published; an empty body"),
+        (status = 400, description = "`bad_request`: a missing or malformed field"),
+        (status = 401, description = "`unauthorized`: a missing or unknown device credential"),
+        (status = 429, description = "`rate_limited`: too many failed credentials from this address"),
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    RawQuery(query): RawQuery,
+) -> Result<StatusCode, ApiError> {
     let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
-    let player = authenticate_fields(&state, &fields, None).await?;
+    let player = authenticate_fields(&state, client, &fields, None).await?;
     state.app.post_location(&player, &fields.location()?).await?;
     Ok(StatusCode::OK)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/osmand",
+    tag = "phones",
+    operation_id = "osmand_post",
+    summary = "The OsmAnd protocol as a form, or Traccar Client's JSON report",
+    params(crate::routes::openapi::OsmAndFields),
+    request_body(
+        content(
+            (Option<Object> = "application/x-www-form-urlencoded"),
+            (Option<Object> = "application/json"),
+        ),
+        description = "OsmAnd's fields as a form, or Traccar Client's `{\"location\", \"device_id\"}`",
+    ),
+    responses(
+        (status = 200, description = "stored and published; an empty body"),
+        (status = 401, description = "`unauthorized`: a missing or unknown device credential"),
+        (status = 429, description = "`rate_limited`: too many failed credentials from this address"),
+    )
+)]
 pub async fn post(
     State(state): State<AppState>,
+    client: ClientAddr,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     RawBody(body): RawBody,
@@ -47,13 +87,13 @@ pub async fn post(
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if is_json(content_type) || first == Some(&b'{') {
         let report = TraccarReport::parse(&body)?;
-        let player = authenticate_fields(&state, &query, report.device_id.as_deref()).await?;
+        let player = authenticate_fields(&state, client, &query, report.device_id.as_deref()).await?;
         state.app.post_locations(&player, &report.locations()?).await?;
     } else {
         // Form fields, after the URL's own (the configured URL may carry `key`).
         let mut fields = query;
         fields.0.extend(Fields::parse(&body)?.0);
-        let player = authenticate_fields(&state, &fields, None).await?;
+        let player = authenticate_fields(&state, client, &fields, None).await?;
         state.app.post_location(&player, &fields.location()?).await?;
     }
     Ok(StatusCode::OK)
@@ -62,6 +102,7 @@ pub async fn post(
 /// `<id>.<secret>`, or the id with the secret in `key`.
 async fn authenticate_fields(
     state: &AppState,
+    client: ClientAddr,
     fields: &Fields,
     device_id: Option<&str>,
 ) -> Result<marauder_core::Player, ApiError> {
@@ -71,7 +112,7 @@ async fn authenticate_fields(
         Some(key) => (identifier, key),
         None => split_identifier(identifier).ok_or_else(unauthorized)?,
     };
-    authenticate(state, id, secret).await
+    authenticate(state, client, id, secret).await
 }
 
 /// Query or form fields in order; the first of a name wins.
@@ -312,3 +353,6 @@ mod tests {
         assert_eq!(error(b"[]"), "body must be a JSON object");
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -16,13 +16,35 @@ use serde_json::{Value, json};
 use super::{authenticate, course, known, unauthorized};
 use crate::error::ApiError;
 use crate::extract::{RawBody, from_value};
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 
 /// Friends in one reply, most recently seen first.
 const MAX_FRIENDS: usize = 200;
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, RawBody(body): RawBody) -> Response {
-    match handle(&state, &headers, &body).await {
+#[utoipa::path(
+    post,
+    path = "/api/v1/owntracks",
+    tag = "phones",
+    operation_id = "owntracks",
+    summary = "OwnTracks in HTTP mode: one message; answers the co-members as friends",
+    security(("basic" = [])),
+    request_body(
+        content = Option<Object>,
+        description = "one OwnTracks message; a `location` is stored, any other `_type` (or an empty body) ignored",
+    ),
+    responses(
+        (status = 200, description = "a `card` and a `location` for each co-member with a position", body = Vec<Object>),
+        (status = 400, description = "`bad_request`: a malformed message, or an `encrypted` one"),
+    )
+)]
+pub async fn post(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Response {
+    match handle(&state, client, &headers, &body).await {
         Ok(friends) => Json(friends).into_response(),
         Err(err) if err.code == ErrorCode::Unauthorized => {
             let mut response = err.into_response();
@@ -34,9 +56,14 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, RawBody(bod
     }
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Vec<Value>, ApiError> {
+async fn handle(
+    state: &AppState,
+    client: ClientAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<Value>, ApiError> {
     let (user, password) = basic_credentials(headers).ok_or_else(unauthorized)?;
-    let player = authenticate(state, &user, &password).await?;
+    let player = authenticate(state, client, &user, &password).await?;
     if let Some(input) = parse(body)? {
         state.app.post_location(&player, &input).await?;
     }
@@ -225,3 +252,6 @@ mod tests {
         assert_eq!(basic_credentials(&headers), None);
     }
 }
+
+#[cfg(test)]
+mod properties;
