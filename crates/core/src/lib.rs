@@ -22,3 +22,9 @@ pub use service::{Limits, Marauder, Player};
 pub use store::{DeviceRecord, MapRecord, PlayerRecord, PublicCursor, Store, StoreError};
 
 pub use marauder_protocol as protocol;
+
+/// Trail points kept per player by default, on every backend (`--trail-retention`).
+pub const TRAIL_RETENTION: u64 = 10_000;
+/// Events kept per map for `since` resume by default (`--recent-events`; the contract asks
+/// for at least 1000).
+pub const RECENT_EVENTS: usize = 1024;

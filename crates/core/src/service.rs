@@ -40,7 +40,7 @@ pub const PUBLIC_PAGE_DEFAULT: usize = 100;
 pub const PUBLIC_PAGE_MAX: usize = 500;
 /// With `q`, index entries read per request at most, so that a rare name costs a bounded
 /// amount of work per request (the client follows `next`), and how many per store call.
-pub const PUBLIC_SCAN_BUDGET: usize = 2000;
+pub const PUBLIC_SCAN_BUDGET: usize = 500;
 const PUBLIC_SCAN_CHUNK: usize = 250;
 
 fn public_page(found: Vec<(PublicCursor, MapRecord)>, next: Option<String>) -> PublicMaps {

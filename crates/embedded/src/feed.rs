@@ -10,13 +10,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Event, EventBody, PlayerLocation};
 use marauder_core::{Change, EventSink, Feed, Listening, MapId, PlayerId, Replay, Snapshot, StoreError};
 use tokio::sync::{Notify, OnceCell, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use crate::codec::{self, db_err};
 use crate::db::Db;
@@ -45,6 +46,12 @@ pub struct EmbeddedFeed {
     pub(crate) over: Arc<Notify>,
     /// Wakes the publishers that wait for the sweeper to write events out.
     pub(crate) room: Notify,
+    /// Seq reservations made off the publishing path, and evictions: `flush` waits for
+    /// them, so that none lands after the exact seqs a clean stop writes (it would make a
+    /// restart jump ahead).
+    background: TaskTracker,
+    /// This feed, for the work it hands to its own tasks.
+    me: Weak<EmbeddedFeed>,
 }
 
 /// A map's place in memory: filled once by one loader while the others wait.
@@ -125,6 +132,7 @@ enum Step<T> {
 
 impl EmbeddedFeed {
     pub(crate) fn new(
+        me: Weak<EmbeddedFeed>,
         db: Db,
         writer: Writer,
         trails: Arc<TrailBuffer>,
@@ -144,6 +152,8 @@ impl EmbeddedFeed {
             started: Instant::now(),
             over: Arc::default(),
             room: Notify::new(),
+            background: TaskTracker::new(),
+            me,
         }
     }
 
@@ -173,7 +183,18 @@ impl EmbeddedFeed {
             .await?
             .clone();
         if loaded && resident >= self.limits.max_maps {
-            self.evict_least_recently_used(map).await;
+            // On a task of its own, which the caller waits for: a request dropped midway (its
+            // client gone) must not leave the victims marked as leaving with nobody to finish
+            // writing them out, which would stall every later use of those maps.
+            match self.me.upgrade() {
+                Some(feed) => {
+                    let map = map.clone();
+                    let evicting =
+                        self.background.spawn(async move { feed.evict_least_recently_used(&map).await });
+                    let _ = evicting.await;
+                }
+                None => self.evict_least_recently_used(map).await,
+            }
         }
         Ok(state)
     }
@@ -202,7 +223,7 @@ impl EmbeddedFeed {
 
     fn extend_in_background(&self, map: &MapId, state: &Arc<Mutex<MapState>>, at_least: u64) {
         let (writer, map, state) = (self.writer.clone(), map.clone(), state.clone());
-        tokio::spawn(async move {
+        self.background.spawn(async move {
             let reserved = writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await;
             let mut s = state.lock().unwrap();
             s.extending = false;
@@ -387,6 +408,8 @@ impl Feed for EmbeddedFeed {
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
+        self.background.close();
+        self.background.wait().await;
         self.write_out_all().await
     }
 }

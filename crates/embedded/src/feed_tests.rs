@@ -196,3 +196,42 @@ async fn publishers_faster_than_the_disk_wait_so_memory_stays_within_twice_the_b
         assert_eq!(recorder.0.lock().unwrap()[&map(m)].len(), 100);
     }
 }
+
+#[tokio::test]
+async fn a_request_dropped_while_it_evicts_leaves_no_map_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = FeedLimits { max_maps: 2, max_events: 1_000_000, idle: never_idle() };
+    let (embedded, _) = open(dir.path(), limits);
+    let feed = embedded.feed.clone();
+    for n in 1..=2 {
+        feed.publish(&map(n), joined(n as u64)).await.unwrap();
+    }
+    // A third map's first publish evicts; its caller goes away (a client gone) as soon as a
+    // victim is marked as leaving, before the write-out is done.
+    let leaving = || {
+        let maps = feed.maps.lock().unwrap();
+        maps.values().filter_map(|slot| slot.state.get()).any(|s| s.lock().unwrap().leaving.is_some())
+    };
+    let third_map = map(3);
+    let mut third = Box::pin(feed.publish(&third_map, joined(3)));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut seen = false;
+    for _ in 0..100_000 {
+        assert!(third.as_mut().poll(&mut cx).is_pending(), "the publish finished before it could be dropped");
+        if leaving() {
+            seen = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(seen, "no map was ever marked as leaving");
+    drop(third);
+    // Every map still takes publishes, each at its next seq.
+    for n in 1..=3 {
+        let id = map(n);
+        let published =
+            tokio::time::timeout(Duration::from_secs(20), feed.publish(&id, joined(10 + n as u64)));
+        let seq = published.await.expect("a map stuck behind a dropped eviction").unwrap();
+        assert_eq!(seq, Some(if n == 3 { 1 } else { 2 }), "map{n}");
+    }
+}

@@ -90,8 +90,8 @@ impl Default for FeedLimits {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            trail_retention: 10_000,
-            recent_events: 1024,
+            trail_retention: marauder_core::TRAIL_RETENTION,
+            recent_events: marauder_core::RECENT_EVENTS,
             trail_commit_interval: Duration::from_millis(100),
             cache_bytes: 64 * 1024 * 1024,
             max_pending_points: 100_000,
@@ -128,7 +128,9 @@ pub fn open(dir: &Path, options: Options, sink: Arc<dyn EventSink>) -> Result<Em
     let trails = Arc::new(trails::TrailBuffer::new(options.max_pending_points));
     let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
     let store = Arc::new(EmbeddedStore::new(db.clone(), writer.clone(), trails.clone()));
-    let feed = Arc::new(EmbeddedFeed::new(db, writer, trails, sink, options.recent_events, options.feed));
+    let feed = Arc::new_cyclic(|me| {
+        EmbeddedFeed::new(me.clone(), db, writer, trails, sink, options.recent_events, options.feed)
+    });
     evict::start_sweeper(&feed);
     Ok(Embedded { store, feed, closed: Closed(thread) })
 }

@@ -24,15 +24,15 @@ pub struct EmbeddedStore {
     db: Db,
     writer: Writer,
     trails: Arc<TrailBuffer>,
-    memberships: MembershipCache,
-    tokens: TokenCache,
+    memberships: Arc<MembershipCache>,
+    tokens: Arc<TokenCache>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl EmbeddedStore {
     pub(crate) fn new(db: Db, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
-        let (memberships, tokens) = (MembershipCache::default(), TokenCache::default());
+        let (memberships, tokens) = (Arc::default(), Arc::default());
         EmbeddedStore { db, writer, trails, memberships, tokens }
     }
 
@@ -45,10 +45,34 @@ impl EmbeddedStore {
     }
 
     async fn changed(&self, op: Op) -> Result<bool> {
-        match self.writer.call(op).await? {
-            Reply::Changed(changed) => Ok(changed),
-            _ => unreachable!("membership and device ops answer Changed"),
-        }
+        changed(self.writer.call(op).await?)
+    }
+
+    /// Runs a write, then drops what the caches hold of `player` (all tokens with
+    /// `all_tokens`), on a task of its own that the caller waits for: the writer commits
+    /// whether or not the caller is still there, so the caches must follow even when the
+    /// request is dropped midway (its client gone), or a deleted player's token would go on
+    /// working from the cache.
+    async fn write_and_forget(&self, op: Op, player: PlayerId, all_tokens: bool) -> Result<Reply> {
+        let (writer, trails) = (self.writer.clone(), self.trails.clone());
+        let (memberships, tokens) = (self.memberships.clone(), self.tokens.clone());
+        let task = tokio::spawn(async move {
+            let reply = writer.call(op).await;
+            if all_tokens {
+                trails.forget(&player);
+                tokens.clear();
+            }
+            memberships.forget(&player);
+            reply
+        });
+        task.await.map_err(|e| crate::internal("a store write", e))?
+    }
+}
+
+fn changed(reply: Reply) -> Result<bool> {
+    match reply {
+        Reply::Changed(changed) => Ok(changed),
+        _ => unreachable!("membership and device ops answer Changed"),
     }
 }
 
@@ -173,11 +197,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
-        let reply = self.writer.call(Op::DeletePlayer(id.clone())).await?;
-        self.trails.forget(id);
-        self.memberships.forget(id);
-        self.tokens.clear();
-        match reply {
+        match self.write_and_forget(Op::DeletePlayer(id.clone()), id.clone(), true).await? {
             Reply::Maps(maps) => Ok(maps),
             _ => unreachable!("DeletePlayer answers Maps"),
         }
@@ -216,9 +236,7 @@ impl Store for EmbeddedStore {
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {
         let owner = map.owner.clone();
-        self.writer.call(Op::CreateMap(map)).await?;
-        self.memberships.forget(&owner);
-        Ok(())
+        self.write_and_forget(Op::CreateMap(map), owner, false).await.map(drop)
     }
 
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
@@ -271,15 +289,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let changed = self.changed(Op::AddMember(map.clone(), player.clone())).await?;
-        self.memberships.forget(player);
-        Ok(changed)
+        let reply = self.write_and_forget(Op::AddMember(map.clone(), player.clone()), player.clone(), false);
+        changed(reply.await?)
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let changed = self.changed(Op::RemoveMember(map.clone(), player.clone())).await?;
-        self.memberships.forget(player);
-        Ok(changed)
+        let reply =
+            self.write_and_forget(Op::RemoveMember(map.clone(), player.clone()), player.clone(), false);
+        changed(reply.await?)
     }
 
     async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>> {

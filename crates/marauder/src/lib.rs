@@ -26,20 +26,20 @@ pub struct ServeConfig {
     #[arg(long, env = "MARAUDER_DATA_DIR", default_value = "./marauder-data")]
     pub data_dir: PathBuf,
     /// Trail points kept per player.
-    #[arg(long, env = "MARAUDER_TRAIL_RETENTION", default_value_t = 10_000)]
+    #[arg(long, env = "MARAUDER_TRAIL_RETENTION", default_value_t = marauder_core::TRAIL_RETENTION)]
     pub trail_retention: u64,
     /// Events kept per map for `since` resume (at least 1000).
-    #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1000..))]
+    #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = marauder_core::RECENT_EVENTS as u64, value_parser = clap::value_parser!(u64).range(1000..))]
     pub recent_events: u64,
     /// How long a map's events are collected before they are sent as one frame, in ms
     /// (BENCHMARKS.md has the measured trade-off between CPU and latency).
-    #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = 10)]
+    #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = marauder_server::BATCH_WINDOW_MS)]
     pub batch_window_ms: u64,
     /// Bytes a WebSocket may have queued before its slowest subscription is dropped (`slow`).
-    #[arg(long, env = "MARAUDER_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "MARAUDER_OUTBOX_BYTES", default_value_t = marauder_server::OUTBOX_BYTES)]
     pub outbox_bytes: usize,
     /// WebSocket connections allowed per player.
-    #[arg(long, env = "MARAUDER_MAX_WS_PER_PLAYER", default_value_t = 16)]
+    #[arg(long, env = "MARAUDER_MAX_WS_PER_PLAYER", default_value_t = marauder_server::MAX_WS_PER_PLAYER)]
     pub max_ws_per_player: usize,
     /// Keep all state in Redis instead of the data directory, so that many handlers can
     /// share it: `redis://host:port`, or with `--redis-cluster` any cluster nodes, comma
@@ -76,19 +76,23 @@ pub struct ServeConfig {
     pub feed_idle_secs: u64,
     /// A request's line and headers must arrive within this many ms; a keep-alive
     /// connection idle for as long is closed.
-    #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS)]
+    #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: u64,
     /// A request's whole body must arrive within this many ms (else 408 and the connection
     /// is closed).
-    #[arg(long, env = "MARAUDER_BODY_TIMEOUT_MS", default_value_t = marauder_server::BODY_TIMEOUT_MS)]
+    #[arg(long, env = "MARAUDER_BODY_TIMEOUT_MS", default_value_t = marauder_server::BODY_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_ms: u64,
     /// Client connections open at once (lowered to fit the file-descriptor limit); past it a
     /// new connection is answered 503 and closed.
-    #[arg(long, env = "MARAUDER_MAX_CONNECTIONS", default_value_t = marauder_server::MAX_CONNECTIONS)]
+    #[arg(long, env = "MARAUDER_MAX_CONNECTIONS", default_value_t = marauder_server::MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
+    /// How long, in ms, a write may wait for a client that reads nothing (a WebSocket or a
+    /// pipelining HTTP client) before its connection is dropped.
+    #[arg(long, env = "MARAUDER_WRITE_TIMEOUT_MS", default_value_t = marauder_server::WRITE_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout_ms: u64,
     /// How often an idle WebSocket is pinged, in ms; a client silent since the previous ping
     /// is disconnected.
-    #[arg(long, env = "MARAUDER_WS_PING_INTERVAL_MS", default_value_t = marauder_server::WS_PING_INTERVAL_MS)]
+    #[arg(long, env = "MARAUDER_WS_PING_INTERVAL_MS", default_value_t = marauder_server::WS_PING_INTERVAL_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub ws_ping_interval_ms: u64,
     /// Web origins besides the server's own whose pages may open a WebSocket
     /// (`scheme://host[:port]`, comma separated).
@@ -125,38 +129,23 @@ pub enum Switch {
 }
 
 impl ServeConfig {
-    /// The defaults, with the data in `data_dir`, listening on an ephemeral loopback port.
+    /// The defaults, with the data in `data_dir`, listening on an ephemeral loopback port,
+    /// plain parchment tiles and no per-address limits (tests drive many clients from one
+    /// address; the tests of the limits turn them on).
+    ///
+    /// The defaults are clap's, written once on the flags above; the environment is not
+    /// read, so a developer's `MARAUDER_*` variables never reach a test.
     pub fn for_tests(data_dir: PathBuf) -> ServeConfig {
-        ServeConfig {
-            listen: "127.0.0.1:0".into(),
-            data_dir,
-            trail_retention: 10_000,
-            recent_events: 1024,
-            batch_window_ms: 10,
-            outbox_bytes: 1024 * 1024,
-            max_ws_per_player: 16,
-            redis: Vec::new(),
-            redis_cluster: false,
-            redis_prefix: "marauder".into(),
-            tiles: "none".into(),
-            tiles_attribution: String::new(),
-            demo: false,
-            feed_max_maps: marauder_embedded::FEED_MAX_MAPS,
-            feed_max_events: marauder_embedded::FEED_MAX_EVENTS,
-            feed_idle_secs: marauder_embedded::FEED_IDLE_SECS,
-            header_timeout_ms: marauder_server::HEADER_TIMEOUT_MS,
-            body_timeout_ms: marauder_server::BODY_TIMEOUT_MS,
-            max_connections: marauder_server::MAX_CONNECTIONS,
-            ws_ping_interval_ms: marauder_server::WS_PING_INTERVAL_MS,
-            allowed_origins: Vec::new(),
-            // Tests drive many clients from one address; tests of the limits turn them on.
-            limits: Switch::Off,
-            trust_proxy: Vec::new(),
-            guess_burst: marauder_server::GUESS_BURST,
-            guess_refill_ms: marauder_server::GUESS_REFILL_MS,
-            create_burst: marauder_server::CREATE_BURST,
-            create_refill_ms: marauder_server::CREATE_REFILL_MS,
-        }
+        use clap::{Args, FromArgMatches};
+        let command = ServeConfig::augment_args(clap::Command::new("serve")).mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(["serve"]).expect("the defaults parse");
+        let mut config = ServeConfig::from_arg_matches(&matches).expect("the defaults parse");
+        config.listen = "127.0.0.1:0".into();
+        config.data_dir = data_dir;
+        config.tiles = "none".into();
+        config.tiles_attribution = String::new();
+        config.limits = Switch::Off;
+        config
     }
 }
 
@@ -179,6 +168,7 @@ pub async fn run(
         body_timeout: Duration::from_millis(config.body_timeout_ms),
         max_connections: config.max_connections,
         ws_ping_interval: Duration::from_millis(config.ws_ping_interval_ms),
+        write_timeout: Duration::from_millis(config.write_timeout_ms),
         allowed_origins: config.allowed_origins.clone(),
         limits: RateLimits {
             enabled: config.limits == Switch::On,
@@ -248,4 +238,24 @@ fn with_demo(url: String, shutdown: CancellationToken) -> CancellationToken {
         stop_server.cancel();
     });
     server
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_config_is_the_flags_defaults_with_the_test_overrides() {
+        let config = ServeConfig::for_tests(PathBuf::from("/tmp/x"));
+        assert_eq!(config.trail_retention, marauder_core::TRAIL_RETENTION);
+        assert_eq!(config.recent_events, marauder_core::RECENT_EVENTS as u64);
+        assert_eq!(config.batch_window_ms, marauder_server::BATCH_WINDOW_MS);
+        assert_eq!(config.outbox_bytes, marauder_server::OUTBOX_BYTES);
+        assert_eq!(config.max_connections, marauder_server::MAX_CONNECTIONS);
+        assert_eq!(config.feed_max_maps, marauder_embedded::FEED_MAX_MAPS);
+        assert_eq!(config.guess_burst, marauder_server::GUESS_BURST);
+        assert_eq!((config.listen.as_str(), config.tiles.as_str()), ("127.0.0.1:0", "none"));
+        assert_eq!((config.limits, config.redis.len(), config.demo), (Switch::Off, 0, false));
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    }
 }

@@ -96,10 +96,16 @@ impl RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        if changed == 1 {
-            let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose()?;
-            let listed = record.is_some_and(|r| r.visibility == Visibility::Public);
-            self.public.set(&mut self.conn(), map, version, members, listed).await?;
+        // The membership is changed: whatever happens to the index now, the caller must go on
+        // to announce it. The index is one step on another slot, kept by version, so it is
+        // also written when nothing changed (a retry repairs a step that failed before), and
+        // a failure only leaves the listing a step behind until the map's next change.
+        let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose();
+        if let Ok(Some(record)) = record
+            && record.visibility == Visibility::Public
+            && let Err(err) = self.public.set(&mut self.conn(), map, version, members, true).await
+        {
+            tracing::warn!(%map, error = %err, "the public map index could not follow a membership change");
         }
         Ok(changed == 1)
     }

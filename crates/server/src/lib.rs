@@ -18,6 +18,8 @@ mod request_body;
 mod routes;
 mod session;
 mod state;
+#[cfg(test)]
+mod strategies;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,7 @@ use tower_http::trace::TraceLayer;
 pub use hub::Hub;
 pub use limits::{CREATE_BURST, CREATE_REFILL_MS, GUESS_BURST, GUESS_REFILL_MS, RateLimits};
 pub use listener::MAX_HEAD_BYTES;
+pub use session::MAX_SUBSCRIPTIONS;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -58,6 +61,9 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Client connections open at once; past it a new one is answered 503 and closed.
     pub max_connections: usize,
+    /// How long a write may wait for a client that reads nothing before the connection is
+    /// dropped.
+    pub write_timeout: Duration,
     /// How often an idle WebSocket is pinged; one that has sent nothing since the previous
     /// ping is closed.
     pub ws_ping_interval: Duration,
@@ -72,6 +78,11 @@ pub const HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const BODY_TIMEOUT_MS: u64 = 10_000;
 pub const MAX_CONNECTIONS: usize = 10_000;
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+pub const OUTBOX_BYTES: usize = 1024 * 1024;
+pub const MAX_WS_PER_PLAYER: usize = 16;
+/// The hub's batching window (BENCHMARKS.md has the measured trade-off).
+pub const BATCH_WINDOW_MS: u64 = 10;
 
 /// OpenStreetMap's standard tiles, and the credit their use requires.
 pub const OSM_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
@@ -81,14 +92,15 @@ pub const OSM_ATTRIBUTION: &str =
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            outbox_bytes: 1024 * 1024,
-            max_connections_per_player: 16,
+            outbox_bytes: OUTBOX_BYTES,
+            max_connections_per_player: MAX_WS_PER_PLAYER,
             tiles: Some(OSM_TILES.to_owned()),
             tiles_attribution: OSM_ATTRIBUTION.to_owned(),
             header_timeout: Duration::from_millis(HEADER_TIMEOUT_MS),
             body_timeout: Duration::from_millis(BODY_TIMEOUT_MS),
             max_connections: MAX_CONNECTIONS,
             ws_ping_interval: Duration::from_millis(WS_PING_INTERVAL_MS),
+            write_timeout: Duration::from_millis(WRITE_TIMEOUT_MS),
             allowed_origins: Vec::new(),
             limits: RateLimits::default(),
         }

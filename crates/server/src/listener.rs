@@ -18,7 +18,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -75,7 +75,8 @@ pub async fn accept(
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "cannot set TCP_NODELAY");
         }
-        let conn = serve_connection(&builder, tcp, peer, slot, router.clone());
+        let socket = Guarded::new(tcp, slot, config.write_timeout);
+        let conn = serve_connection(&builder, socket, peer, router.clone());
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             tokio::pin!(conn);
@@ -97,12 +98,11 @@ pub async fn accept(
 /// upgraded WebSocket is long after hyper is done with it.
 fn serve_connection(
     builder: &http1::Builder,
-    tcp: TcpStream,
+    socket: Guarded,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
     router: Router,
 ) -> http1::UpgradeableConnection<TokioIo<Guarded>, Handler> {
-    builder.serve_connection(TokioIo::new(Guarded::new(tcp, slot)), Handler { router, peer }).with_upgrades()
+    builder.serve_connection(TokioIo::new(socket), Handler { router, peer }).with_upgrades()
 }
 
 /// The router as a hyper service, with the peer's address in every request (`ConnectInfo`).

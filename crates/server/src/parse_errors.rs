@@ -12,15 +12,18 @@
 //! that one write for the same status with the contract's body; every other write passes
 //! through after a ten-byte prefix test.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use marauder_core::protocol::{ErrorBody, ErrorCode, ErrorDetail};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
 
 use crate::headers;
 use crate::listener::MAX_HEAD_BYTES;
@@ -33,6 +36,10 @@ pub struct Guarded {
     tcp: TcpStream,
     _open: crate::metrics::HttpConnection,
     replacing: Option<Replacing>,
+    /// How long a write (or flush) may wait for a client that reads nothing.
+    write_timeout: Duration,
+    /// Running while a write waits for room in the socket; any progress clears it.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 /// A rewritten error being written: its bytes, how many are out, and how many of hyper's
@@ -44,8 +51,34 @@ struct Replacing {
 }
 
 impl Guarded {
-    pub fn new(tcp: TcpStream, slot: OwnedSemaphorePermit) -> Guarded {
-        Guarded { tcp, _slot: slot, _open: crate::metrics::HttpConnection::open(), replacing: None }
+    pub fn new(tcp: TcpStream, slot: OwnedSemaphorePermit, write_timeout: Duration) -> Guarded {
+        Guarded {
+            tcp,
+            _slot: slot,
+            _open: crate::metrics::HttpConnection::open(),
+            replacing: None,
+            write_timeout,
+            stalled: None,
+        }
+    }
+
+    /// A write that makes no progress for `write_timeout` fails, so a client that sends and
+    /// never reads (pipelined requests, WebSocket frames) cannot hold its connection, its
+    /// slot under the cap, or the server's shutdown, forever.
+    fn within_deadline<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(stalled.as_mut().poll(cx));
+        self.stalled = None;
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client has read nothing for too long")))
     }
 
     fn poll_replacing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
@@ -77,10 +110,14 @@ impl AsyncWrite for Guarded {
         if this.replacing.is_none() {
             match rewrite(buf) {
                 Some(bytes) => this.replacing = Some(Replacing { bytes, written: 0, stands_for: buf.len() }),
-                None => return Pin::new(&mut this.tcp).poll_write(cx, buf),
+                None => {
+                    let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
+                    return this.within_deadline(cx, polled);
+                }
             }
         }
-        this.poll_replacing(cx)
+        let polled = this.poll_replacing(cx);
+        this.within_deadline(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -100,10 +137,14 @@ impl AsyncWrite for Guarded {
                 Some((bytes, stands_for)) => {
                     this.replacing = Some(Replacing { bytes, written: 0, stands_for })
                 }
-                None => return Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs),
+                None => {
+                    let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+                    return this.within_deadline(cx, polled);
+                }
             }
         }
-        this.poll_replacing(cx)
+        let polled = this.poll_replacing(cx);
+        this.within_deadline(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -111,7 +152,9 @@ impl AsyncWrite for Guarded {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.tcp).poll_flush(cx);
+        this.within_deadline(cx, polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

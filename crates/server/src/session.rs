@@ -38,6 +38,10 @@ type WriteResult = Result<(), axum::Error>;
 /// Why the loop ends: the close frame to send, if any.
 type Close = Option<(u16, &'static str)>;
 
+/// Maps one connection may follow at once: each is a hub entry and a feed listener, which a
+/// client must not be able to multiply without bound.
+pub const MAX_SUBSCRIPTIONS: usize = 256;
+
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -76,12 +80,8 @@ impl Session {
                 biased;
                 _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
                 _ = ended.cancelled() => break Some((close_code::POLICY, "player deleted")),
-                _ = outbox.ready() => {
-                    let write = self.write_queued(&mut sink);
-                    if let Err(close) = alive.guard(write, &shutdown).await {
-                        break close;
-                    }
-                }
+                // The client's frames before the outbox: a busy map must not starve them (its
+                // pongs, its locations).
                 incoming = stream.next() => {
                     alive.heard = true;
                     match incoming {
@@ -94,12 +94,20 @@ impl Session {
                         Some(Ok(message)) => {
                             // Boxed: its state (a subscribe's reads) would otherwise sit in every
                             // idle session's future.
-                            let handled = Box::pin(self.handle(message, &mut sink)).await;
-                            if handled.and(sink.flush().await).is_err() {
+                            let handled = async {
+                                Box::pin(self.handle(message, &mut sink)).await?;
+                                sink.flush().await
+                            };
+                            if unless_shutdown(handled, &shutdown).await.is_err() {
                                 break None;
                             }
                         }
                         Some(Err(err)) => break close_for(&err),
+                    }
+                }
+                _ = outbox.ready() => {
+                    if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
+                        break None;
                     }
                 }
                 // After the frames: one that is ready counts before the tick looks.
@@ -108,8 +116,8 @@ impl Session {
                         tracing::debug!("no answer to the last ping");
                         break None;
                     }
-                    if let Err(close) = alive.guard(sink.send(Message::Ping(Bytes::new())), &shutdown).await {
-                        break close;
+                    if unless_shutdown(sink.send(Message::Ping(Bytes::new())), &shutdown).await.is_err() {
+                        break None;
                     }
                 }
             }
@@ -158,7 +166,11 @@ impl Session {
             Err(err) => return self.send_error(sink, err.into(), Some(map)).await,
         };
         let id = record.id;
-        self.subs.remove(&id);
+        if self.subs.remove(&id).is_none() && self.subs.len() >= MAX_SUBSCRIPTIONS {
+            let message =
+                format!("a connection follows at most {MAX_SUBSCRIPTIONS} maps: unsubscribe one first");
+            return self.send_error(sink, ApiError::bad_request(message), Some(map)).await;
+        }
         // Subscribe first, then read the state: every event is then either in what is read
         // or in a frame queued after this point (the seq filter drops the overlap).
         let hub = self.state.hub.subscribe(&id, self.outbox.clone());
@@ -360,27 +372,18 @@ impl Liveness {
         self.pinged = true;
         alive
     }
+}
 
-    /// Runs a write, unless the server shuts down, or the client, which the write waits for,
-    /// stays silent through a whole ping interval more (a dead peer whose socket is full).
-    async fn guard(
-        &mut self,
-        write: impl Future<Output = WriteResult>,
-        shutdown: &CancellationToken,
-    ) -> Result<(), Close> {
-        tokio::pin!(write);
-        loop {
-            tokio::select! {
-                written = &mut write => return written.map_err(|_| None),
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = self.ticker.tick() => {
-                    if !self.tick() {
-                        tracing::debug!("a write is stuck and the client is silent");
-                        return Err(None);
-                    }
-                }
-            }
-        }
+/// Runs a write, unless the server shuts down first (the loop then sends its 1001). A write
+/// a client stalls by not reading fails by itself: the socket under it has a write deadline
+/// (`parse_errors::Guarded`).
+async fn unless_shutdown(
+    write: impl Future<Output = WriteResult>,
+    shutdown: &CancellationToken,
+) -> WriteResult {
+    tokio::select! {
+        written = write => written,
+        _ = shutdown.cancelled() => Ok(()),
     }
 }
 

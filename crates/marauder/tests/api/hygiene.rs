@@ -368,3 +368,46 @@ async fn idle_websockets_are_pinged_and_one_that_stays_silent_is_dropped() {
     assert_eq!(received[end..], [0x89, 0x00], "one empty ping, then the close of the socket");
     app.stop().await;
 }
+
+/// A socket whose receive buffer is a few KiB: a client that reads nothing fills it at once.
+async fn non_reading_socket(app: &TestApp) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr(app).parse().unwrap()).await.unwrap()
+}
+
+/// Sends `chunk` again and again, reading nothing, until the server drops the connection
+/// (a write fails); fails the test if the server still holds it after [`PATIENCE`].
+async fn send_until_dropped(tcp: &mut TcpStream, chunk: &[u8]) {
+    let dropped = tokio::time::timeout(PATIENCE, async { while tcp.write_all(chunk).await.is_ok() {} }).await;
+    assert!(dropped.is_ok(), "a client that reads nothing still holds its connection after {PATIENCE:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_pipelines_requests_and_never_reads_is_dropped() {
+    let app = TestApp::spawn_with(|c| c.write_timeout_ms = SHORT).await;
+    let mut tcp = non_reading_socket(&app).await;
+    let requests = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n".repeat(200);
+    send_until_dropped(&mut tcp, &requests).await;
+    // Its slot is free again, and shutdown is not held up by it.
+    let (status, _, _) =
+        parse(&exchange(&app, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await);
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_that_sends_and_never_reads_is_dropped() {
+    let app = TestApp::spawn_with(|c| c.write_timeout_ms = SHORT).await;
+    let (_, harry) = app.player("Harry").await;
+    let tcp = non_reading_socket(&app).await;
+    let (ws, _) = tokio_tungstenite::client_async(ws_request(&app, &harry.token, None), tcp).await.unwrap();
+    // Each frame is answered with an error frame, which the client never reads.
+    let mut tcp = ws.into_inner();
+    let mut frame = Frame::message(b"\"not an object\"".to_vec(), OpCode::Data(Data::Text), true);
+    frame.header_mut().mask = Some([7, 1, 8, 2]); // A client's frames are masked.
+    let mut masked = Vec::new();
+    frame.format(&mut masked).unwrap();
+    send_until_dropped(&mut tcp, &masked.repeat(500)).await;
+    app.stop().await;
+}

@@ -3,6 +3,8 @@ use std::time::Duration;
 use marauder_client::protocol::{ErrorCode, EventBody, ServerMessage, UnsubscribeReason};
 use tokio_tungstenite::tungstenite::Message;
 
+use marauder_server::MAX_SUBSCRIPTIONS;
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -205,6 +207,44 @@ async fn one_connection_follows_many_maps() {
     let mut expected = vec![(maps[0].id.clone(), 1), (maps[1].id.clone(), 1)];
     expected.sort();
     assert_eq!(got, expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_follows_a_bounded_number_of_maps() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let mut maps = Vec::new();
+    for n in 0..=MAX_SUBSCRIPTIONS {
+        maps.push(harry.create_map(&format!("Room {n}"), None).await.unwrap().id);
+    }
+    let mut live = harry.connect().await.unwrap();
+    for map in &maps[..MAX_SUBSCRIPTIONS] {
+        subscribe(&mut live, map).await;
+    }
+    let extra = &maps[MAX_SUBSCRIPTIONS];
+    live.subscribe(extra, None).await.unwrap();
+    match recv(&mut live).await {
+        ServerMessage::Error { code, map, message } => {
+            assert_eq!((code, map.as_deref()), (ErrorCode::BadRequest, Some(extra.as_str())));
+            assert!(message.contains(&format!("at most {MAX_SUBSCRIPTIONS} maps")), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Subscribing again to a followed map replaces it; after an unsubscribe there is room.
+    subscribe(&mut live, &maps[0]).await;
+    live.unsubscribe(&maps[1]).await.unwrap();
+    subscribe(&mut live, extra).await;
+    // The extra map now delivers, the one left does not.
+    harry.post_location(&loc(1.0, 1.0)).await.unwrap();
+    let mut informed = std::collections::HashSet::new();
+    while informed.len() < MAX_SUBSCRIPTIONS {
+        match recv(&mut live).await {
+            ServerMessage::Events { map, .. } => assert!(informed.insert(map)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(informed.contains(extra) && !informed.contains(&maps[1]));
     app.stop().await;
 }
 

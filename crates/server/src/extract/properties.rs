@@ -8,27 +8,9 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::strategies::location_input;
 
 const FIELDS: [&str; 7] = ["lat", "lon", "accuracy", "altitude", "speed", "heading", "ts"];
-
-/// Any finite f64: the only numbers JSON can carry.
-fn finite() -> impl Strategy<Value = f64> {
-    prop_oneof![any::<f64>().prop_filter("finite", |v| v.is_finite()), -200.0..200.0f64]
-}
-
-fn location_input() -> impl Strategy<Value = LocationInput> {
-    let optional = || prop::option::of(finite());
-    ((finite(), finite()), (optional(), optional()), (optional(), optional()), prop::option::of(any::<i64>()))
-        .prop_map(|((lat, lon), (accuracy, altitude), (speed, heading), ts)| LocationInput {
-            lat,
-            lon,
-            accuracy,
-            altitude,
-            speed,
-            heading,
-            ts,
-        })
-}
 
 /// Bytes that reach each branch: anything at all, an object's opening followed by anything,
 /// and a valid body cut short or with one byte changed.

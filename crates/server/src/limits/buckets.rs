@@ -36,7 +36,7 @@ impl AddressLimiter {
         let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
         let quota =
             Quota::with_period(refill.max(Duration::from_millis(1))).expect("a period").allow_burst(burst);
-        let store = AddressStore::new(MAX_ADDRESSES, refill);
+        let store = AddressStore::new(MAX_ADDRESSES, refill, burst.get());
         let clock = store.clock.clone();
         AddressLimiter {
             limiter: RateLimiter::new(quota, store, clock),
@@ -113,15 +113,22 @@ struct AddressStore {
     buckets: DashMapStateStore<IpAddr>,
     cap: usize,
     period: Nanos,
+    /// How far ahead of now charging may push a bucket's refill: a full burst. An address
+    /// that keeps failing stays refused, but one that stops waits at most about one refill,
+    /// however many failures it sent at once (a family behind one router must not be locked
+    /// out for an hour by a burst of stale tokens).
+    ceiling: Nanos,
     clock: DefaultClock,
     origin: Instant0,
 }
 
 impl AddressStore {
-    fn new(cap: usize, period: Duration) -> AddressStore {
+    fn new(cap: usize, period: Duration, burst: u32) -> AddressStore {
         let clock = DefaultClock::default();
         let origin = clock.now();
-        AddressStore { buckets: DashMapStateStore::default(), cap, period: period.into(), clock, origin }
+        let period = Nanos::from(period);
+        let ceiling = period * u64::from(burst);
+        AddressStore { buckets: DashMapStateStore::default(), cap, period, ceiling, clock, origin }
     }
 }
 
@@ -140,7 +147,10 @@ impl StateStore for AddressStore {
                 let now = self.clock.now().duration_since(self.origin);
                 let charged = self.buckets.measure_and_replace(&addr, |tat| match decide(tat) {
                     Ok((outcome, next)) => Ok::<_, std::convert::Infallible>((Ok(outcome), next)),
-                    Err(refused) => Ok((Err(refused), tat.unwrap_or(now).max(now) + self.period)),
+                    Err(refused) => {
+                        let pushed = tat.unwrap_or(now).max(now) + self.period;
+                        Ok((Err(refused), pushed.min(now + self.ceiling)))
+                    }
                 });
                 return charged.unwrap_or_else(|never| match never {});
             }
@@ -194,23 +204,27 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_charged_past_an_empty_bucket_pushes_its_refill_further() {
-        let limiter = AddressLimiter::new(1, Duration::from_secs(60));
+    fn failures_charged_past_an_empty_bucket_refuse_until_about_one_refill_at_most() {
+        let limiter = AddressLimiter::new(3, Duration::from_secs(60));
         let addr = ip("192.0.2.1");
-        limiter.charge(addr);
-        let once = limiter.peek(addr).unwrap_err();
-        assert!(once <= Duration::from_secs(60), "{once:?}");
-        limiter.charge(addr);
-        limiter.charge(addr);
-        let thrice = limiter.peek(addr).unwrap_err();
-        assert!(thrice > Duration::from_secs(170) && thrice <= Duration::from_secs(180), "{thrice:?}");
+        for _ in 0..3 {
+            limiter.charge(addr);
+        }
+        let spent = limiter.peek(addr).unwrap_err();
+        assert!(spent > Duration::from_secs(50) && spent <= Duration::from_secs(61), "{spent:?}");
+        // Six hundred failures at once (passed the peek together) push no further.
+        for _ in 0..600 {
+            limiter.charge(addr);
+        }
+        let flooded = limiter.peek(addr).unwrap_err();
+        assert!(flooded > Duration::from_secs(50) && flooded <= Duration::from_secs(61), "{flooded:?}");
     }
 
     #[test]
     fn past_the_cap_new_addresses_share_one_bucket() {
         let quota =
             Quota::with_period(Duration::from_secs(60)).unwrap().allow_burst(NonZeroU32::new(1).unwrap());
-        let store = AddressStore::new(2, Duration::from_secs(60));
+        let store = AddressStore::new(2, Duration::from_secs(60), 1);
         let limiter: RateLimiter<Probe, AddressStore, DefaultClock> =
             RateLimiter::new(quota, store, DefaultClock::default());
         let spend = |addr: &str| limiter.check_key(&Probe { addr: ip(addr), mode: Mode::Spend }).is_ok();

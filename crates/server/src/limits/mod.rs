@@ -95,7 +95,7 @@ impl Limits {
         let create = || AddressLimiter::new(settings.create_burst, settings.create_refill);
         Limits {
             enabled: settings.enabled,
-            trust_proxy: settings.trust_proxy.clone(),
+            trust_proxy: settings.trust_proxy.iter().map(|addr| addr.to_canonical()).collect(),
             guesses,
             sign_ups: create(),
             maps: create(),
@@ -136,14 +136,15 @@ impl Limits {
     /// address it got the request from, so entries left of the last one ours wrote are
     /// whatever the client claimed.
     pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientAddr {
-        let Some(peer) = peer else { return ClientAddr(UNKNOWN) };
+        // On a dual-stack listener an IPv4 peer is `::ffff:a.b.c.d`: compare it as IPv4.
+        let Some(peer) = peer.map(|peer| peer.to_canonical()) else { return ClientAddr(UNKNOWN) };
         if !self.trust_proxy.contains(&peer) {
             return ClientAddr(key(peer));
         }
         let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
         let entries: Vec<&str> = forwarded.flat_map(|v| v.split(',')).map(str::trim).collect();
         for entry in entries.iter().rev() {
-            match parse_forwarded(entry) {
+            match parse_forwarded(entry).map(|addr| addr.to_canonical()) {
                 Some(addr) if self.trust_proxy.contains(&addr) => continue,
                 Some(addr) => return ClientAddr(key(addr)),
                 // What our proxy wrote is unreadable: charge the proxy, which is strict.
@@ -234,6 +235,10 @@ mod tests {
         assert_eq!(trusting.client(Some(ip("10.0.0.1")), &HeaderMap::new()).0, ip("10.0.0.1"));
         assert_eq!(trusting.client(Some(ip("10.0.0.1")), &forwarded(&["junk"])).0, ip("10.0.0.1"));
         assert_eq!(trusting.client(None, &chain).0, UNKNOWN);
+        // A dual-stack listener sees an IPv4 balancer as `::ffff:a.b.c.d`: still trusted.
+        assert_eq!(trusting.client(Some(ip("::ffff:10.0.0.1")), &chain).0, ip("203.0.113.9"));
+        let mapped = limits(&["::ffff:10.0.0.1"]);
+        assert_eq!(mapped.client(Some(ip("10.0.0.1")), &headers).0, ip("203.0.113.9"));
     }
 
     #[test]

@@ -54,23 +54,25 @@ async fn upgrade(
         ws.map_err(|rejection| ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}")))?;
     let cap = state.config.max_connections_per_player;
     let Some(registration) = state.connections.register(&player.id, cap) else {
+        crate::metrics::rate_limited("ws_per_player");
         return Err(CoreError::RateLimited {
             message: format!("at most {cap} WebSocket connections per player"),
             retry_after_secs: 5,
         }
         .into());
     };
-    let sessions = state.sessions.clone();
+    // Tracked from the answer on, not from when axum runs the callback: a shutdown that
+    // comes in between still waits for this session's 1001.
+    let tracked = state.sessions.token();
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
-        .on_upgrade(move |socket| {
-            sessions.track_future(async move {
-                Session::new(state, player, registration).run(socket).await;
-            })
+        .on_upgrade(move |socket| async move {
+            Session::new(state, player, registration).run(socket).await;
+            drop(tracked);
         }))
 }
 

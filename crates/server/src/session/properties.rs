@@ -3,29 +3,12 @@
 //! is wrong, with the `map` it named.
 
 use marauder_core::protocol::ErrorCode;
-use marauder_core::protocol::{LocationInput, Subscribe, Unsubscribe};
+use marauder_core::protocol::{Subscribe, Unsubscribe};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-
-fn finite() -> impl Strategy<Value = f64> {
-    prop_oneof![any::<f64>().prop_filter("finite", |v| v.is_finite()), -200.0..200.0f64]
-}
-
-fn location_input() -> impl Strategy<Value = LocationInput> {
-    let optional = || prop::option::of(finite());
-    ((finite(), finite()), (optional(), optional()), (optional(), optional()), prop::option::of(any::<i64>()))
-        .prop_map(|((lat, lon), (accuracy, altitude), (speed, heading), ts)| LocationInput {
-            lat,
-            lon,
-            accuracy,
-            altitude,
-            speed,
-            heading,
-            ts,
-        })
-}
+use crate::strategies::{finite, location_input};
 
 /// Map names as clients may write them, ids or not.
 fn map() -> impl Strategy<Value = String> {
