@@ -2,7 +2,7 @@
 //! resume, the latest location of every member for snapshots, and delivery to this
 //! handler's subscribers in `seq` order.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use marauder_protocol::{Event, PlayerLocation};
@@ -82,5 +82,22 @@ pub trait Feed: Send + Sync + 'static {
     /// they cannot. A feed that keeps its state with the store's has nothing more to check.
     async fn ready(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// The counter of events published, by kind (`/metrics`; named here because each backend
+/// counts what it publishes, once, whichever handler delivers it).
+pub const EVENTS_PUBLISHED: &str = "marauder_events_published_total";
+
+/// Counts one event published. It runs under a map's lock on the publishing path, so the
+/// handles of the known kinds are looked up once, not per event.
+pub fn count_published(kind: &'static str) {
+    static KNOWN: OnceLock<[(&str, metrics::Counter); 3]> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        ["location", "joined", "left"].map(|kind| (kind, metrics::counter!(EVENTS_PUBLISHED, "kind" => kind)))
+    });
+    match known.iter().find(|(known, _)| *known == kind) {
+        Some((_, counter)) => counter.increment(1),
+        None => metrics::counter!(EVENTS_PUBLISHED, "kind" => kind).increment(1),
     }
 }

@@ -16,7 +16,7 @@ mod store;
 pub use device::{DeviceId, DeviceSecret, split_identifier};
 pub use domain::{MapId, Name, PlayerId, now_millis, validate_fix};
 pub use error::CoreError;
-pub use feed::{Change, EventSink, Feed, Listening, Replay, Snapshot};
+pub use feed::{Change, EVENTS_PUBLISHED, EventSink, Feed, Listening, Replay, Snapshot, count_published};
 pub use secret::{InviteCode, Token, TokenHash};
 pub use service::{Limits, Marauder, Player};
 pub use store::{DeviceRecord, MapRecord, PlayerRecord, PublicCursor, Store, StoreError};

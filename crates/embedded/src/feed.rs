@@ -24,7 +24,7 @@ use crate::db::Db;
 use crate::store::{latest_point, pairs_of, read_player};
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Writer};
-use crate::{FeedLimits, internal, spill};
+use crate::{FeedLimits, spill};
 
 /// How far ahead seqs are reserved: one fsync per this many events of a map. After a crash
 /// a map's seq jumps by at most this much.
@@ -166,7 +166,12 @@ impl EmbeddedFeed {
         let (slot, resident) = {
             let mut maps = self.maps.lock().unwrap();
             let resident = maps.len();
-            (maps.entry(map.clone()).or_default().clone(), resident)
+            // A lookup first: the entry API would copy the id on every publish.
+            let slot = match maps.get(map) {
+                Some(slot) => slot.clone(),
+                None => maps.entry(map.clone()).or_default().clone(),
+            };
+            (slot, resident)
         };
         slot.used.store(self.now_ms(), Ordering::Relaxed);
         let mut loaded = false;
@@ -174,10 +179,8 @@ impl EmbeddedFeed {
             .state
             .get_or_try_init(|| async {
                 loaded = true;
-                let (db, trails, map) = (self.db.clone(), self.trails.clone(), map.clone());
-                let state = tokio::task::spawn_blocking(move || db.read(|txn| load(txn, &trails, &map)))
-                    .await
-                    .map_err(|e| internal("loading a map", e))??;
+                let (trails, map) = (self.trails.clone(), map.clone());
+                let state = self.db.read_blocking(move |txn| load(txn, &trails, &map)).await?;
                 Ok::<_, StoreError>(Arc::new(Mutex::new(state)))
             })
             .await?
@@ -263,7 +266,7 @@ impl EmbeddedFeed {
             self.over.notify_one();
         }
         s.recent.push_back(event.clone());
-        metrics::counter!("marauder_events_published_total", "kind" => event.body.kind()).increment(1);
+        marauder_core::count_published(event.body.kind());
         // Delivering under the lock keeps delivery in seq order.
         self.sink.deliver(map, event);
         // Reserve the next block while half of this one is left, off the hot path.
@@ -283,10 +286,8 @@ impl EmbeddedFeed {
         to: u64,
         in_memory: Vec<Arc<Event>>,
     ) -> Result<Replay, StoreError> {
-        let (db, id) = (self.db.clone(), map.clone());
-        let read = tokio::task::spawn_blocking(move || db.read(|txn| spill::read(txn, &id, since + 1, to)))
-            .await
-            .map_err(|e| internal("reading recent events", e))??;
+        let id = map.clone();
+        let read = self.db.read_blocking(move |txn| spill::read(txn, &id, since + 1, to)).await?;
         match read {
             Some(mut events) => {
                 events.extend(in_memory);

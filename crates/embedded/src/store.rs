@@ -30,6 +30,9 @@ pub struct EmbeddedStore {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// How often a sender waiting for room in the trail buffer looks at the store's health.
+const FAULT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl EmbeddedStore {
     pub(crate) fn new(db: Db, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
         let (memberships, tokens) = (Arc::default(), Arc::default());
@@ -314,12 +317,20 @@ impl Store for EmbeddedStore {
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
         // While the store cannot write, points wait in memory for its recovery as long as
         // there is room; past it a sender is refused rather than left waiting for the disk.
-        if let Some(reason) = self.db.fault() {
-            let kept = self.trails.try_push(player, fix.clone());
-            return if kept { Ok(()) } else { Err(StoreError::Unavailable(reason)) };
+        loop {
+            if self.trails.try_push(player, fix.clone()) {
+                return Ok(());
+            }
+            if let Some(reason) = self.db.fault() {
+                return Err(StoreError::Unavailable(reason));
+            }
+            // Full until the next commit: wait for it, but look at the store's health again
+            // now and then, so that a fault meanwhile answers 503 instead of keeping the
+            // sender waiting through the whole outage.
+            if tokio::time::timeout(FAULT_CHECK, self.trails.push(player, fix.clone())).await.is_ok() {
+                return Ok(());
+            }
         }
-        self.trails.push(player, fix.clone()).await;
-        Ok(())
     }
 
     async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {

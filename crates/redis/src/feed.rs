@@ -159,7 +159,7 @@ impl Feed for RedisFeed {
             .await
             .map_err(store_err)?;
         if seq.is_some() {
-            metrics::counter!("marauder_events_published_total", "kind" => kind).increment(1);
+            marauder_core::count_published(kind);
         }
         Ok(seq)
     }

@@ -76,7 +76,8 @@ pub struct ServerConfig {
 /// The defaults of the settings above, each written once.
 pub const HEADER_TIMEOUT_MS: u64 = 10_000;
 pub const BODY_TIMEOUT_MS: u64 = 10_000;
-pub const MAX_CONNECTIONS: usize = 10_000;
+/// Connections at once: in practice the file limit decides (the cap is lowered to fit it).
+pub const MAX_CONNECTIONS: usize = 100_000;
 pub const WS_PING_INTERVAL_MS: u64 = 30_000;
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 pub const OUTBOX_BYTES: usize = 1024 * 1024;

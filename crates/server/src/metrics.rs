@@ -21,7 +21,7 @@ pub const HTTP_RESPONSES: &str = "marauder_http_responses_total";
 pub const WEBSOCKET_CONNECTIONS: &str = "marauder_websocket_connections";
 pub const SUBSCRIPTIONS: &str = "marauder_subscriptions";
 /// Recorded by each backend's `Feed::publish`, labelled `kind` (location, joined, left).
-pub const EVENTS_PUBLISHED: &str = "marauder_events_published_total";
+pub const EVENTS_PUBLISHED: &str = marauder_core::EVENTS_PUBLISHED;
 pub const EVENTS_DELIVERED: &str = "marauder_events_delivered_total";
 pub const FRAMES_SENT: &str = "marauder_websocket_frames_sent_total";
 pub const BYTES_SENT: &str = "marauder_websocket_sent_bytes_total";

@@ -80,8 +80,14 @@ impl Session {
                 biased;
                 _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
                 _ = ended.cancelled() => break Some((close_code::POLICY, "player deleted")),
-                // The client's frames before the outbox: a busy map must not starve them (its
-                // pongs, its locations).
+                _ = outbox.ready() => {
+                    if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
+                        break None;
+                    }
+                }
+                // After the outbox, which is the hot path (a wake-up for queued frames polls
+                // nothing else). The outbox cannot starve the client's frames: it is ready only
+                // while frames are queued, and a session that stays behind is cut with `slow`.
                 incoming = stream.next() => {
                     alive.heard = true;
                     match incoming {
@@ -103,11 +109,6 @@ impl Session {
                             }
                         }
                         Some(Err(err)) => break close_for(&err),
-                    }
-                }
-                _ = outbox.ready() => {
-                    if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
-                        break None;
                     }
                 }
                 // After the frames: one that is ready counts before the tick looks.
