@@ -191,6 +191,15 @@ impl EmbeddedFeed {
     /// map resumes at exactly its seq and a client resumes from any of its recent events.
     pub(crate) async fn write_out_all(&self) -> Result<(), StoreError> {
         let resident = self.resident();
+        let claimed = claim_from_sweeper(&resident).await;
+        let written = self.write_out(resident).await;
+        for state in claimed {
+            state.lock().unwrap().spilling = false;
+        }
+        written
+    }
+
+    async fn write_out(&self, resident: Vec<Resident>) -> Result<(), StoreError> {
         for batch in batches(resident, |(_, _, state)| state.lock().unwrap().recent.len()) {
             let spills = batch
                 .iter()
@@ -284,3 +293,30 @@ pub(crate) fn start_sweeper(feed: &Arc<EmbeddedFeed>) {
         }
     });
 }
+
+/// Keeps the sweeper off every map about to be written out, waiting (a few seconds at most)
+/// for a write-out of its in flight: the writer takes ops in order, so what is queued after
+/// it lands last, and an older range of recent events cannot overwrite the final one.
+async fn claim_from_sweeper(resident: &[Resident]) -> Vec<Arc<Mutex<MapState>>> {
+    let mut claimed = Vec::new();
+    let mut pending: Vec<_> = resident.iter().map(|(_, _, state)| state.clone()).collect();
+    for _ in 0..CLAIM_TRIES {
+        pending.retain(|state| {
+            let mut s = state.lock().unwrap();
+            if s.spilling {
+                return true;
+            }
+            s.spilling = true;
+            claimed.push(state.clone());
+            false
+        });
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    claimed
+}
+
+/// How many times (10 ms apart) a clean stop looks for the sweeper to finish.
+const CLAIM_TRIES: usize = 500;
