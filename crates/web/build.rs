@@ -15,6 +15,15 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
+    println!("cargo:rerun-if-env-changed=MARAUDER_SKIP_WEB");
+    if std::env::var_os("MARAUDER_SKIP_WEB").is_some_and(|v| v == "1") {
+        // For work on the Rust side alone (a second target dir while the web app is mid-edit):
+        // the binary then serves a page that says so.
+        std::fs::create_dir_all(&out).expect("creating OUT_DIR/dist");
+        let page = "<!doctype html><title>Marauder</title><p>Built with MARAUDER_SKIP_WEB=1: no web app.";
+        std::fs::write(out.join("index.html"), page).expect("writing the placeholder page");
+        return;
+    }
     let installed = web.join("node_modules/.package-lock.json");
     let lock = web.join("package-lock.json");
     let stale = |a: &Path, b: &Path| match (

@@ -30,6 +30,17 @@ after(async () => {
   if (server && server.exitCode === null) await stop(server);
 });
 
+test('the sign-in screen says nothing of a connection before there is one', async () => {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
+  const page = await context.newPage();
+  await page.goto(base + '/');
+  await page.getByTestId('signin-name').waitFor({ timeout: PATIENCE });
+  assert.equal(await page.getByTestId('conn-state').isVisible(), false);
+  assert.doesNotMatch(await page.locator('body').innerText(), /offline|connect/i);
+  await page.screenshot({ path: join(SHOTS, '0-signin.png') });
+  await context.close();
+});
+
 function player(name, latitude, longitude) {
   return signIn(browser, base, name, {
     permissions: ['geolocation'],
@@ -52,7 +63,18 @@ test('two players share a private map live, pause, and survive a server restart'
   await connected(alice.page);
   await alice.page.screenshot({ path: join(SHOTS, '1-alice-created-map.png') });
 
+  // A wrong code is refused in plain words, before anything is joined.
+  await bob.page.goto(invite.replace(/\/[A-Za-z0-9_-]+$/, '/not-the-code'));
+  await bob.page.getByTestId('join-error').waitFor({ timeout: PATIENCE });
+  assert.equal(await bob.page.getByTestId('join-error').textContent(),
+    'This invite link is wrong or out of date: ask a member of the map for a new one.');
+  await bob.page.screenshot({ path: join(SHOTS, '2-bob-wrong-invite.png') });
+
+  // The invite names the map and who owns it.
   await bob.page.goto(invite);
+  await bob.page.getByTestId('join-title').filter({ hasText: 'Join Hideout?' }).waitFor({ timeout: PATIENCE });
+  assert.equal(await bob.page.getByTestId('join-who').textContent(), 'Alice’s private map · 1 person is on it.');
+  await bob.page.screenshot({ path: join(SHOTS, '2-bob-invite.png') });
   await bob.page.getByTestId('join-confirm').click();
   await connected(bob.page);
   await markerAt(bob.page, bob, 55.9500, -3.1900);

@@ -112,3 +112,14 @@ export async function markerPosition(page, who) {
 export async function connected(page) {
   await page.getByTestId('conn-state').filter({ hasText: /^connected$/ }).waitFor({ timeout: PATIENCE });
 }
+
+/** Opens a map the player joined behind the page's back (through the API) as a person
+ *  would: the map list, read afresh, then the map's "Open" button. */
+export async function openMap(page, base, mapId) {
+  await page.goto(`${base}/#/`);
+  await page.reload();
+  const open = page.locator(`ul[aria-label="Your maps"] li[data-map="${mapId}"] a`);
+  await open.waitFor({ timeout: PATIENCE });
+  await open.click();
+  await page.locator('.live-map').waitFor({ timeout: PATIENCE });
+}

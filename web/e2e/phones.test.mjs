@@ -62,6 +62,17 @@ test('a phone added on the Phones page shares through OwnTracks, OsmAnd and Trac
   const mapHref = await page.getByTestId('open-created-map').getAttribute('href', { timeout: PATIENCE });
   assert.match(mapHref, /^#\/map\/[A-Za-z0-9_-]+$/);
 
+  // Without a position from the browser, placing oneself by a click is offered on the map
+  // page, and only there.
+  await page.waitForFunction(() => window.__marauder.state.sharing.mode === 'click', null, { timeout: PATIENCE });
+  assert.equal(await page.getByTestId('share-status').textContent(), '');
+  await page.getByTestId('open-created-map').click();
+  // (The phone layout hides the status line itself: its words are what is checked.)
+  await page.waitForFunction(() => document.querySelector('[data-testid="share-status"]').textContent === 'Tap the map to place yourself',
+    null, { timeout: PATIENCE });
+  await page.goto(`${base}/#/`);
+  await page.getByTestId('nav-phones').waitFor({ timeout: PATIENCE });
+
   // The Phones page, from the maps screen.
   await page.getByTestId('nav-phones').click();
   await page.getByRole('heading', { level: 1, name: 'Your phones' }).waitFor({ timeout: PATIENCE });
@@ -71,8 +82,14 @@ test('a phone added on the Phones page shares through OwnTracks, OsmAnd and Trac
   await page.getByTestId('device-create').click();
   const panel = page.getByTestId('device-secret-panel');
   await panel.waitFor({ state: 'visible', timeout: PATIENCE });
-  // The phone is now the source of Alice's position: this browser stops sharing its own.
+  // The phone is now the source of Alice's position: this browser stops sharing its own,
+  // and says so inside the panel: nothing floats over the once-shown password.
   assert.equal(await page.getByTestId('pause-sharing').getAttribute('aria-checked'), 'true');
+  assert.equal(await page.getByTestId('paused-note').isVisible(), true);
+  assert.equal(await page.getByTestId('toast').count(), 0);
+  await page.getByRole('button', { name: 'Copy Password' }).click();
+  await page.getByRole('button', { name: /^(Password copied|Could not copy Password)/ }).waitFor({ timeout: PATIENCE });
+  assert.equal(await page.getByTestId('toast').count(), 0, 'a copy says so on its button, not in a toast');
 
   // The server lists the phone (without its secret); its id is the OwnTracks username.
   const { devices } = await api('/api/v1/players/me/devices', alice.token);
@@ -178,6 +195,16 @@ test('a phone added on the Phones page shares through OwnTracks, OsmAnd and Trac
   assert.match(await dialog, /Alice phone/);
   await item.waitFor({ state: 'detached', timeout: PATIENCE });
   assert.equal(await page.getByTestId('device').count(), 0);
+  assert.equal(await page.getByTestId('device-status').textContent(), '“Alice phone” is revoked.');
+
+  // No phone is left and this browser is Hidden: the page offers to share from it again.
+  const offer = page.getByTestId('share-again');
+  await offer.waitFor({ timeout: PATIENCE });
+  await page.screenshot({ path: join(SHOTS, 'phones-share-again.png') });
+  await page.getByTestId('share-again-button').click();
+  assert.equal(await page.getByTestId('pause-sharing').getAttribute('aria-checked'), 'false');
+  assert.equal(await offer.isVisible(), false);
+  assert.equal(await page.getByTestId('device-status').textContent(), 'This browser shares your position again.');
   assert.deepEqual((await api('/api/v1/players/me/devices', alice.token)).devices, []);
 
   const refused = await owntracksPost(id, secret, { ...location, tst: location.tst + 1 });

@@ -1,5 +1,8 @@
 // REST client for the Marauder v1 API. Same origin: every path is `/api/v1/...`.
-// Every 4xx/5xx body is {"error": {"code", "message"}}; it becomes an ApiError.
+// Every 4xx/5xx body is {"error": {"code", "message"}}; it becomes an ApiError whose
+// `message` is a sentence written here for a person, chosen by the situation (the call and
+// the status). The server's own wording stays in `serverMessage`, for debugging only: it
+// names ids and fields ("not a member of map pKwW…") that mean nothing to the reader.
 
 const BASE = '/api/v1';
 
@@ -7,12 +10,37 @@ let token = null;
 let onUnauthorized = () => {};
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, serverMessage = '') {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.serverMessage = serverMessage;
   }
+}
+
+/** What any call answers, by status, when the call says nothing more precise. */
+const GENERIC = {
+  0: 'The server cannot be reached: check your connection, then try again.',
+  400: 'That was not accepted: check what you typed, then try again.',
+  401: 'This browser is no longer signed in: please sign in again.',
+  403: 'You are not allowed to do that.',
+  404: 'That is no longer there.',
+  409: 'That changed meanwhile: reload the page and try again.',
+  413: 'That is too large to send.',
+  415: 'Something in this page is out of date: reload it and try again.',
+  500: 'Something went wrong on the server: try again in a moment.',
+  503: 'The server is busy or restarting: try again in a moment.',
+};
+
+/** The sentence for a failed call: the call's own words for this status, else the generic
+ *  ones. A 429 always says how long to wait. */
+export function plainWords(status, words = {}, retryAfter = null) {
+  if (status === 429) return tooManyTries(retryAfter);
+  if (words[status]) return words[status];
+  if (GENERIC[status]) return GENERIC[status];
+  if (status >= 500) return GENERIC[500];
+  return GENERIC[400];
 }
 
 /** Sets the bearer token sent with every authenticated call (null: none). */
@@ -25,7 +53,8 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-async function request(method, path, { body, auth = true, query } = {}) {
+/** `words`: {status: sentence} for this call's situations (see plainWords). */
+async function request(method, path, { body, auth = true, query, words } = {}) {
   const headers = { accept: 'application/json' };
   if (auth && token) headers.authorization = `Bearer ${token}`;
   let payload;
@@ -45,7 +74,8 @@ async function request(method, path, { body, auth = true, query } = {}) {
   try {
     res = await fetch(url, { method, headers, body: payload, cache: 'no-store' });
   } catch {
-    throw new ApiError(0, 'network', 'The castle cannot be reached: check your connection and try again.');
+    const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+    throw new ApiError(0, 'network', offline ? 'You are offline: reconnect, then try again.' : plainWords(0, words));
   }
   if (res.status === 204) return null;
   const text = await res.text();
@@ -60,13 +90,8 @@ async function request(method, path, { body, auth = true, query } = {}) {
   if (!res.ok) {
     const err = data && typeof data === 'object' && data.error ? data.error : {};
     const code = typeof err.code === 'string' ? err.code : `http_${res.status}`;
-    const message =
-      res.status === 429
-        ? tooManyTries(res.headers.get('retry-after'))
-        : typeof err.message === 'string' && err.message
-          ? err.message
-          : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`;
-    const error = new ApiError(res.status, code, message);
+    const server = typeof err.message === 'string' ? err.message : '';
+    const error = new ApiError(res.status, code, plainWords(res.status, words, res.headers.get('retry-after')), server);
     if (res.status === 401 && auth) onUnauthorized(error);
     throw error;
   }
@@ -81,9 +106,42 @@ function tooManyTries(retryAfter) {
   return `Too many tries from your network just now: wait ${wait}, then try again.`;
 }
 
+/** A WebSocket `error` frame in plain words (its `message` is the server's wording). */
+export function liveErrorWords(msg) {
+  if (msg?.code === 'forbidden') return 'You are no longer a member of that map.';
+  if (msg?.code === 'not_found') return 'That map no longer exists.';
+  if (msg?.code === 'rate_limited') return tooManyTries(null);
+  if (msg?.code === 'unavailable') return GENERIC[503];
+  return 'The live connection refused a message: reload the page if the map stops moving.';
+}
+
+const MAP_GONE = 'This map no longer exists: its owner may have deleted it.';
+const NOT_MEMBER = 'You are not a member of this map.';
+const WRONG_INVITE = 'This invite link is wrong or out of date: ask a member of the map for a new one.';
+
 // Players
-export const createPlayer = (name) => request('POST', '/players', { body: { name }, auth: false });
+export const createPlayer = (name) =>
+  request('POST', '/players', { body: { name }, auth: false, words: { 400: 'That name cannot be used: a name of 1 to 64 characters, please.' } });
 export const me = () => request('GET', '/players/me');
+export const renamePlayer = (name) =>
+  request('PATCH', '/players/me', { body: { name }, words: { 400: 'That name cannot be used: a name of 1 to 64 characters, please.' } });
+
+// Sessions: one player signed in on many devices. A link code signs another browser in as
+// this player; each signed-in browser is a session that can be signed out from any other.
+export const createLinkCode = () =>
+  request('POST', '/players/me/link-codes');
+export const redeemLinkCode = (code) =>
+  request('POST', '/sessions', {
+    body: { code },
+    auth: false,
+    words: {
+      400: 'This sign-in link is not complete: copy the whole link and try again.',
+      403: 'This sign-in link has already been used or has expired: a link works once, for 10 minutes.',
+    },
+  });
+export const listSessions = () => request('GET', '/players/me/sessions').then((d) => (d && d.sessions) || []);
+export const deleteSession = (id) =>
+  request('DELETE', `/players/me/sessions/${encodeURIComponent(id)}`, { words: { 404: 'That device was already signed out.' } });
 
 // Maps
 /** One page of public maps, most members first: `{maps, next}`; pass `next` back as `after`
@@ -93,25 +151,41 @@ export const listPublicMaps = ({ q, after } = {}) =>
     maps: (d && d.maps) || [],
     next: (d && d.next) || null,
   }));
-export const createMap = (name, visibility) => request('POST', '/maps', { body: { name, visibility } });
-export const getMap = (id) => request('GET', `/maps/${encodeURIComponent(id)}`);
+export const createMap = (name, visibility) =>
+  request('POST', '/maps', { body: { name, visibility }, words: { 400: 'That map name cannot be used: 1 to 64 characters, please.' } });
+export const getMap = (id) => request('GET', `/maps/${encodeURIComponent(id)}`, { words: { 403: NOT_MEMBER, 404: MAP_GONE } });
+/** What a map's invite screen shows before joining: `{id, name, visibility, owner: {id,
+ *  name}, members, member}`. A private map needs its invite code (or membership). */
+export const previewMap = (id, inviteCode) =>
+  request('GET', `/maps/${encodeURIComponent(id)}/preview`, {
+    query: { invite_code: inviteCode || undefined },
+    words: { 403: inviteCode ? WRONG_INVITE : 'This map is private: only an invite link from a member lets you in.', 404: MAP_GONE },
+  });
 export const joinMap = (id, inviteCode) =>
   request('POST', `/maps/${encodeURIComponent(id)}/join`, {
     body: inviteCode ? { invite_code: inviteCode } : undefined,
+    words: { 403: inviteCode ? WRONG_INVITE : 'This map is private: only an invite link from a member lets you in.', 404: MAP_GONE },
   });
-export const leaveMap = (id) => request('POST', `/maps/${encodeURIComponent(id)}/leave`);
+export const leaveMap = (id) => request('POST', `/maps/${encodeURIComponent(id)}/leave`, { words: { 404: MAP_GONE } });
 
 // Phones: per-device credentials for OwnTracks, Traccar Client and OsmAnd. The secret is in
 // the create answer only; the list never has it.
-export const createDevice = (name) => request('POST', '/players/me/devices', { body: { name } });
+export const createDevice = (name) =>
+  request('POST', '/players/me/devices', {
+    body: { name },
+    words: { 400: 'That phone could not be added: give it a name of 1 to 64 characters (and at most 20 phones in all).' },
+  });
 export const listDevices = () => request('GET', '/players/me/devices').then((d) => d.devices || []);
-export const deleteDevice = (id) => request('DELETE', `/players/me/devices/${encodeURIComponent(id)}`);
+export const deleteDevice = (id) =>
+  request('DELETE', `/players/me/devices/${encodeURIComponent(id)}`, { words: { 404: 'That phone was already revoked.' } });
 
 // Locations
-export const postLocation = (loc) => request('POST', '/locations', { body: loc });
+export const postLocation = (loc) =>
+  request('POST', '/locations', { body: loc, words: { 400: 'Your position could not be read: it was not shared.' } });
 export const getTrail = (mapId, playerId, { since, limit } = {}) =>
   request('GET', `/maps/${encodeURIComponent(mapId)}/trails/${encodeURIComponent(playerId)}`, {
     query: { since, limit },
+    words: { 403: NOT_MEMBER, 404: 'That person is no longer on this map.' },
   });
 
 /** A player's recent trail, oldest first, at most `keep` points.
@@ -132,3 +206,28 @@ export async function getRecentTrail(mapId, playerId, { keep = 200, anchorTs, wi
   }
   return points.slice(-keep);
 }
+
+// ---- Map administration (the map's owner only; the live map's settings, ui/mapadmin.js) ----
+// The page words each failure itself (ui/mapadmin.js adminError); `words` keep the
+// messages plain for any other caller.
+const ADMIN_WORDS = {
+  403: "Only the map's owner can do that.",
+  404: 'This map (or that member) is no longer there.',
+};
+/** Renames the map and/or changes its visibility: `{name?, visibility?}` → the map's body. */
+export const updateMap = (id, changes) =>
+  request('PATCH', `/maps/${encodeURIComponent(id)}`, {
+    body: changes,
+    words: { ...ADMIN_WORDS, 400: 'That map name cannot be used: 1 to 64 characters, please.' },
+  });
+/** A new invite code for a private map (the old one stops working): `{invite_code}`. */
+export const newInviteCode = (id) =>
+  request('POST', `/maps/${encodeURIComponent(id)}/invite-code`, {
+    words: { ...ADMIN_WORDS, 400: 'A public map has no invite link: anyone can join it.' },
+  });
+export const removeMember = (id, player) =>
+  request('DELETE', `/maps/${encodeURIComponent(id)}/members/${encodeURIComponent(player)}`, {
+    words: { ...ADMIN_WORDS, 400: 'You cannot remove yourself: leave the map instead.' },
+  });
+export const deleteMap = (id) => request('DELETE', `/maps/${encodeURIComponent(id)}`, { words: ADMIN_WORDS });
+// ---- end of map administration ----

@@ -5,6 +5,21 @@
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
 
+/** Close code: the token that opened the socket was revoked (signed out from elsewhere). */
+export const CLOSE_SESSION_REVOKED = 4001;
+/** Close code: the player was deleted. */
+export const CLOSE_PLAYER_DELETED = 1008;
+
+const revokedHooks = new Set();
+
+/** Calls `callback(code)` when the server ends the socket for good: the session was revoked
+ *  (4001) or the player deleted (1008). No reconnection follows either. Returns an
+ *  unsubscribe function. */
+export function onRevoked(callback) {
+  revokedHooks.add(callback);
+  return () => revokedHooks.delete(callback);
+}
+
 export function backoffDelay(attempt, random = Math.random) {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
   return Math.round(base * (0.75 + 0.5 * random())); // ±25 % jitter
@@ -13,7 +28,8 @@ export function backoffDelay(attempt, random = Math.random) {
 export class Live {
   /**
    * handlers: onState(conn), onSnapshot(msg), onEvents(mapId, events),
-   * onUnsubscribed(mapId, reason), onServerError(msg), onConnectFailed(), onRevoked()
+   * onUnsubscribed(mapId, reason), onServerError(msg), onConnectFailed(), onRevoked(code)
+   * (as the module's onRevoked: 4001 session revoked, 1008 player deleted)
    */
   constructor(handlers) {
     this.h = handlers;
@@ -149,10 +165,11 @@ export class Live {
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (e.code === 1008) {
-        // the player was deleted: the token is dead
-        this._setState('offline');
-        this.h.onRevoked?.();
+      if (e.code === CLOSE_SESSION_REVOKED || e.code === CLOSE_PLAYER_DELETED) {
+        // the token is dead: reconnecting (on 'online', on a visible tab) would only be refused
+        this.stop();
+        this.h.onRevoked?.(e.code);
+        for (const hook of [...revokedHooks]) hook(e.code);
         return;
       }
       this._scheduleReconnect(opened);

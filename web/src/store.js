@@ -177,6 +177,44 @@ export function applyLeft(ms, ev) {
   delete ms.trails[ev.player];
 }
 
+/** A member changed their name: members, positions and later labels all carry the new one. */
+export function applyRenamed(ms, ev) {
+  if (ms.members[ev.player]) ms.members[ev.player].name = ev.name;
+  if (ms.positions[ev.player]) ms.positions[ev.player].name = ev.name;
+}
+
+/** The owner renamed the map or changed who may join, or ownership passed on (`owner`). A
+ *  public map has no invite code; a map made private has a new one, which only a fresh read
+ *  of the map tells. */
+export function applyMapUpdated(ms, ev) {
+  if (typeof ev.name === 'string') ms.name = ev.name;
+  if (typeof ev.owner === 'string') ms.owner = ev.owner;
+  if (ev.visibility === 'public' || ev.visibility === 'private') {
+    if (ev.visibility !== ms.visibility) ms.invite_code = null;
+    ms.visibility = ev.visibility;
+  }
+}
+
+/** Members who share a name are told apart by the end of their id (at least 3 characters,
+ *  more when even those agree): playerId -> tag, for those who need one. */
+export function memberTags(members) {
+  const byName = new Map();
+  for (const m of Object.values(members)) {
+    const key = m.name.trim().toLocaleLowerCase();
+    if (!byName.has(key)) byName.set(key, []);
+    byName.get(key).push(m.id);
+  }
+  const tags = new Map();
+  for (const ids of byName.values()) {
+    if (ids.length < 2) continue;
+    let n = 3;
+    const longest = Math.max(...ids.map((id) => id.length));
+    while (n < longest && new Set(ids.map((id) => id.slice(-n))).size < ids.length) n++;
+    for (const id of ids) tags.set(id, id.slice(-n));
+  }
+  return tags;
+}
+
 /** Exposes a read-only debug handle for tests and the curious. */
 export function exposeDebugHandle() {
   const handle = Object.freeze({

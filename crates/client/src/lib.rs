@@ -1,6 +1,8 @@
 //! A typed Rust client for Marauder's v1 API: REST calls and a live WebSocket. The tests,
 //! the bench tool and the simulators all speak to the server through it.
 
+mod account;
+mod admin;
 mod live;
 mod phone;
 
@@ -71,18 +73,25 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// The `User-Agent` sent with every request, if any.
+    agent: Option<String>,
 }
 
 impl Client {
     /// `base` is the server's root, e.g. `http://127.0.0.1:8080`.
     pub fn new(base: impl Into<String>) -> Client {
         let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a plain HTTP client builds");
-        Client { http, base: base.into().trim_end_matches('/').to_owned(), token: None }
+        Client { http, base: base.into().trim_end_matches('/').to_owned(), token: None, agent: None }
     }
 
     /// The same client, acting as the player whose token this is.
     pub fn with_token(&self, token: impl Into<String>) -> Client {
         Client { token: Some(token.into()), ..self.clone() }
+    }
+
+    /// The same client, sending this `User-Agent` (as a browser names itself).
+    pub fn with_user_agent(&self, agent: impl Into<String>) -> Client {
+        Client { agent: Some(agent.into()), ..self.clone() }
     }
 
     pub fn base(&self) -> &str {
@@ -94,9 +103,18 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.http.request(method, format!("{}{path}", self.base));
+        let builder = self.anonymous(method, path);
         match &self.token {
             Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// A request without the token, for the calls that take none.
+    fn anonymous(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.agent {
+            Some(agent) => builder.header(reqwest::header::USER_AGENT, agent),
             None => builder,
         }
     }

@@ -63,6 +63,10 @@ id_type!(
     /// A map's id.
     MapId
 );
+id_type!(
+    /// A session's id: names a signed-in device in the list, never authenticates.
+    SessionId
+);
 
 /// A player or map name: trimmed, 1 to 64 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

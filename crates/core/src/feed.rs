@@ -5,12 +5,17 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use marauder_protocol::{Event, PlayerLocation};
+use marauder_protocol::{Event, EventBody, PlayerLocation, Visibility};
 
-use crate::domain::MapId;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{MapId, PlayerId, SessionId};
 use crate::store::StoreError;
 
-/// A change to publish to one map. The feed turns it into an [`Event`] with the next seq.
+/// A change to publish to one map, as the core decided it. The feed turns it into an
+/// [`Event`] with the next seq and executes what [`Change::requires_member`],
+/// [`Change::membership`] and [`Change::latest`] say, atomically with the seq: a backend
+/// reads these, it never re-decides them.
 #[derive(Debug, Clone)]
 pub enum Change {
     Location(PlayerLocation),
@@ -20,10 +25,109 @@ pub enum Change {
         name: String,
         latest: Option<PlayerLocation>,
     },
+    /// `removed`: the owner removed the player.
     Left {
         player: String,
         name: String,
+        removed: bool,
     },
+    /// `latest` is the player's newest point under the new name, if the player has one.
+    Renamed {
+        player: String,
+        name: String,
+        latest: Option<PlayerLocation>,
+    },
+    MapUpdated {
+        name: String,
+        visibility: Visibility,
+        owner: String,
+    },
+    /// The map's last event: the feed forgets the map after it (every later change publishes
+    /// nothing) and lets its state go.
+    Deleted,
+}
+
+/// What a change does to the set of members whose changes a map accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership<'a> {
+    Unchanged,
+    Add(&'a str),
+    Remove(&'a str),
+    /// Every member goes: the map is deleted.
+    Clear,
+}
+
+/// What a change does to the map's latest locations (the snapshot).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latest<'a> {
+    Unchanged,
+    /// Kept for its player unless the map holds one with a greater `ts`.
+    Offer(&'a PlayerLocation),
+    /// The player's location goes.
+    Remove(&'a str),
+    /// Every location goes.
+    Clear,
+}
+
+impl Change {
+    /// The event's `kind` (as counted and as on the wire).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Location(_) => "location",
+            Change::Joined { .. } => "joined",
+            Change::Left { .. } => "left",
+            Change::Renamed { .. } => "renamed",
+            Change::MapUpdated { .. } => "map_updated",
+            Change::Deleted => "map_deleted",
+        }
+    }
+
+    /// The player who must be a member when the change is published; if not (a location or a
+    /// rename racing a leave), the feed publishes nothing and answers `None`.
+    pub fn requires_member(&self) -> Option<&str> {
+        match self {
+            Change::Location(location) => Some(&location.player),
+            Change::Renamed { player, .. } => Some(player),
+            _ => None,
+        }
+    }
+
+    pub fn membership(&self) -> Membership<'_> {
+        match self {
+            Change::Joined { player, .. } => Membership::Add(player),
+            Change::Left { player, .. } => Membership::Remove(player),
+            Change::Deleted => Membership::Clear,
+            _ => Membership::Unchanged,
+        }
+    }
+
+    pub fn latest(&self) -> Latest<'_> {
+        match self {
+            Change::Location(location) => Latest::Offer(location),
+            Change::Joined { latest, .. } | Change::Renamed { latest, .. } => {
+                latest.as_ref().map_or(Latest::Unchanged, Latest::Offer)
+            }
+            Change::Left { player, .. } => Latest::Remove(player),
+            Change::Deleted => Latest::Clear,
+            Change::MapUpdated { .. } => Latest::Unchanged,
+        }
+    }
+
+    /// The event's body, without its seq.
+    pub fn into_body(self) -> EventBody {
+        match self {
+            Change::Location(location) => EventBody::Location(location),
+            Change::Joined { player, name, .. } => EventBody::Joined { player, name },
+            Change::Left { player, name, removed } => {
+                EventBody::Left { player, name, removed: removed.then_some(true) }
+            }
+            Change::Renamed { player, name, .. } => EventBody::Renamed { player, name },
+            Change::MapUpdated { name, visibility, owner } => {
+                EventBody::MapUpdated { name, visibility, owner }
+            }
+            Change::Deleted => EventBody::MapDeleted {},
+        }
+    }
 }
 
 /// A map's state at one seq: every member's latest location.
@@ -42,10 +146,65 @@ pub enum Replay {
     Reset(Snapshot),
 }
 
-/// Receives every event published to every map, in seq order per map.
+/// A word about one player for the live connections of every handler: what a handler must
+/// do to the player's WebSockets, whichever handler took the request that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The session's token was revoked: the WebSockets it opened close (4001).
+    SessionRevoked { player: PlayerId, session: SessionId },
+    /// The player was deleted: every WebSocket of the player closes.
+    PlayerDeleted { player: PlayerId },
+    /// The player's WebSockets put this name in their `location` events from now on.
+    Renamed { player: PlayerId, name: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+enum WireNotice {
+    SessionRevoked { player: String, session: String },
+    PlayerDeleted { player: String },
+    Renamed { player: String, name: String },
+}
+
+impl Notice {
+    /// The notice as a backend carries it between handlers.
+    pub fn encode(&self) -> String {
+        let wire = match self {
+            Notice::SessionRevoked { player, session } => {
+                WireNotice::SessionRevoked { player: player.to_string(), session: session.to_string() }
+            }
+            Notice::PlayerDeleted { player } => WireNotice::PlayerDeleted { player: player.to_string() },
+            Notice::Renamed { player, name } => {
+                WireNotice::Renamed { player: player.to_string(), name: name.clone() }
+            }
+        };
+        serde_json::to_string(&wire).expect("a notice always encodes")
+    }
+
+    pub fn decode(json: &str) -> Option<Notice> {
+        Some(match serde_json::from_str(json).ok()? {
+            WireNotice::SessionRevoked { player, session } => Notice::SessionRevoked {
+                player: PlayerId::parse(&player)?,
+                session: SessionId::parse(&session)?,
+            },
+            WireNotice::PlayerDeleted { player } => {
+                Notice::PlayerDeleted { player: PlayerId::parse(&player)? }
+            }
+            WireNotice::Renamed { player, name } => {
+                Notice::Renamed { player: PlayerId::parse(&player)?, name }
+            }
+        })
+    }
+}
+
+/// Receives every event published to every map, in seq order per map, and every notice.
 pub trait EventSink: Send + Sync + 'static {
     /// Must not block: it runs on the publishing path.
     fn deliver(&self, map: &MapId, event: Arc<Event>);
+
+    /// A notice from any handler ([`Feed::announce`]). Must not block. A sink that serves no
+    /// connections ignores it.
+    fn notice(&self, _notice: &Notice) {}
 }
 
 /// Held while this handler wants a map's events handed to its sink; dropping it ends that.
@@ -65,16 +224,20 @@ impl Listening {
 
 #[async_trait]
 pub trait Feed: Send + Sync + 'static {
-    /// Gives `change` the map's next seq, buffers it, applies it to the map's latest
-    /// locations and hands it to the sink, atomically with respect to other publishes and
-    /// snapshots of the same map. Answers the seq, or `None` when the change no longer
-    /// applies (a location from a player who has left the map meanwhile).
+    /// Gives `change` the map's next seq, buffers it, applies its [`Change::membership`] and
+    /// [`Change::latest`] and hands it to the sink, atomically with respect to other publishes
+    /// and snapshots of the same map. Answers the seq, or `None` when the change no longer
+    /// applies ([`Change::requires_member`] is not a member, or the map was deleted).
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError>;
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError>;
     async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError>;
     /// From when this returns until the answer is dropped, every event of `map` published
     /// by any handler reaches this handler's sink, in seq order.
     async fn listen(&self, map: &MapId) -> Result<Listening, StoreError>;
+    /// Hands `notice` to the sink of every handler (this one included), at most once each. A
+    /// handler not connected to the broker when it is sent misses it (its sockets then hold
+    /// only what the store refuses anyway: a revoked token's next request is a 401).
+    async fn announce(&self, notice: Notice) -> Result<(), StoreError>;
     /// Makes the current seq of every map durable (on shutdown).
     async fn flush(&self) -> Result<(), StoreError>;
 
@@ -92,12 +255,37 @@ pub const EVENTS_PUBLISHED: &str = "marauder_events_published_total";
 /// Counts one event published. It runs under a map's lock on the publishing path, so the
 /// handles of the known kinds are looked up once, not per event.
 pub fn count_published(kind: &'static str) {
-    static KNOWN: OnceLock<[(&str, metrics::Counter); 3]> = OnceLock::new();
+    static KNOWN: OnceLock<[(&str, metrics::Counter); 6]> = OnceLock::new();
     let known = KNOWN.get_or_init(|| {
-        ["location", "joined", "left"].map(|kind| (kind, metrics::counter!(EVENTS_PUBLISHED, "kind" => kind)))
+        ["location", "joined", "left", "renamed", "map_updated", "map_deleted"]
+            .map(|kind| (kind, metrics::counter!(EVENTS_PUBLISHED, "kind" => kind)))
     });
     match known.iter().find(|(known, _)| *known == kind) {
         Some((_, counter)) => counter.increment(1),
         None => metrics::counter!(EVENTS_PUBLISHED, "kind" => kind).increment(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_travel_as_json_and_refuse_malformed_ids() {
+        let player = PlayerId::parse("p1").unwrap();
+        let notices = [
+            Notice::SessionRevoked { player: player.clone(), session: SessionId::parse("s1").unwrap() },
+            Notice::PlayerDeleted { player: player.clone() },
+            Notice::Renamed { player, name: "Ron \"W\"".into() },
+        ];
+        for notice in notices {
+            assert_eq!(Notice::decode(&notice.encode()), Some(notice));
+        }
+        assert_eq!(
+            Notice::PlayerDeleted { player: PlayerId::parse("p1").unwrap() }.encode(),
+            r#"{"notice":"player_deleted","player":"p1"}"#
+        );
+        assert_eq!(Notice::decode(r#"{"notice":"player_deleted","player":"a b"}"#), None);
+        assert_eq!(Notice::decode(r#"{"notice":"dance"}"#), None);
     }
 }

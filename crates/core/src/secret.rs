@@ -99,6 +99,37 @@ impl std::fmt::Debug for InviteCode {
     }
 }
 
+/// A one-time code that signs another device in as a player: 128 random bits, URL-safe.
+/// Kept as its SHA-256, like a token.
+pub struct LinkCode(String);
+
+impl LinkCode {
+    pub fn generate() -> LinkCode {
+        LinkCode(random_string::<16>())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+
+    /// Whether a presented string has the shape of a link code, so that garbage is refused
+    /// before any lookup.
+    pub fn well_formed(presented: &str) -> bool {
+        presented.len() == 22
+            && presented.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
+impl std::fmt::Debug for LinkCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkCode(<redacted>)")
+    }
+}
+
 /// A random opaque id: 96 bits, 16 URL-safe characters.
 pub(crate) fn random_id() -> String {
     random_string::<12>()
@@ -127,5 +158,16 @@ mod tests {
         assert_eq!(code.as_str().len(), 22);
         assert!(code.matches(code.as_str()));
         assert!(!code.matches("nope"));
+    }
+
+    #[test]
+    fn link_codes_are_128_bits_url_safe_and_redacted() {
+        let (a, b) = (LinkCode::generate(), LinkCode::generate());
+        assert_ne!(a.expose(), b.expose());
+        assert!(LinkCode::well_formed(a.expose()), "{} is not well formed", a.expose().len());
+        assert!(a.hash().matches(a.expose()));
+        assert_eq!(format!("{a:?}"), "LinkCode(<redacted>)");
+        assert!(!LinkCode::well_formed("short"));
+        assert!(!LinkCode::well_formed(&format!("{}!", &a.expose()[..21])));
     }
 }

@@ -7,18 +7,23 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use marauder_protocol::{
-    Accepted, CreateDevice, CreateMap, CreatePlayer, Device, DeviceCreated, Devices, Fix, JoinMap,
-    LocationInput, Locations, MapCreated, MapDetail, MapSummary, Me, Millis, PlayerCreated, PlayerLocation,
-    PlayerSummary, PublicMap, PublicMaps, Trail, Visibility,
+    Accepted, CreateDevice, CreateMap, Device, DeviceCreated, Devices, Fix, JoinMap, LocationInput,
+    Locations, MapCreated, MapDetail, MapSummary, Me, Millis, PlayerLocation, PlayerSummary, PublicMap,
+    PublicMaps, Trail, Visibility,
 };
 use tokio::sync::Mutex;
 
 use crate::device::{DeviceId, DeviceSecret};
-use crate::domain::{MapId, Name, PlayerId, now_millis, validate_fix};
+use crate::domain::{MapId, Name, PlayerId, SessionId, now_millis, validate_fix};
 use crate::error::CoreError;
 use crate::feed::{Change, Feed, Listening, Replay, Snapshot};
-use crate::secret::{InviteCode, Token, TokenHash};
-use crate::store::{DeviceRecord, MapRecord, PlayerRecord, PublicCursor, Store, StoreError};
+use crate::secret::InviteCode;
+use crate::store::{DeviceRecord, MapRecord, PublicCursor, Store, StoreError};
+
+mod admin;
+mod sessions;
+
+pub use sessions::Client;
 
 /// Limits that the contract leaves to the server.
 #[derive(Debug, Clone)]
@@ -27,11 +32,13 @@ pub struct Limits {
     pub trail_page: usize,
     /// Devices one player may have.
     pub devices_per_player: usize,
+    /// Sessions (signed-in browsers and programs) one player may have.
+    pub sessions_per_player: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { trail_page: 1000, devices_per_player: 20 }
+        Limits { trail_page: 1000, devices_per_player: 20, sessions_per_player: 50 }
     }
 }
 
@@ -56,6 +63,9 @@ fn public_page(found: Vec<(PublicCursor, MapRecord)>, next: Option<String>) -> P
 pub struct Player {
     pub id: PlayerId,
     pub name: String,
+    /// The session whose token authenticated the request; `None` for a phone's device
+    /// credential.
+    pub session: Option<SessionId>,
 }
 
 /// A device's `last_seen` is rewritten at most this often: a phone reporting every second
@@ -92,39 +102,6 @@ impl Marauder {
 
     // --- players -----------------------------------------------------------------------
 
-    pub async fn create_player(&self, req: CreatePlayer) -> Result<PlayerCreated, CoreError> {
-        let name = Name::parse("name", &req.name)?.into_string();
-        let token = Token::generate();
-        let record = PlayerRecord {
-            id: PlayerId::generate(),
-            name,
-            token_hash: token.hash(),
-            created_at: now_millis(),
-        };
-        self.store.create_player(record.clone()).await?;
-        tracing::info!(player = %record.id, "player created");
-        Ok(PlayerCreated {
-            id: record.id.into_string(),
-            name: record.name,
-            token: token.expose().to_owned(),
-            created_at: record.created_at,
-        })
-    }
-
-    /// The player a bearer token belongs to.
-    pub async fn authenticate(&self, presented: &str) -> Result<Player, CoreError> {
-        if !TokenHash::well_formed(presented) {
-            return Err(CoreError::Unauthorized);
-        }
-        let record = self.store.player_by_token(&TokenHash::of(presented)).await?;
-        match record {
-            Some(record) if record.token_hash.matches(presented) => {
-                Ok(Player { id: record.id, name: record.name })
-            }
-            _ => Err(CoreError::Unauthorized),
-        }
-    }
-
     pub async fn me(&self, player: &Player) -> Result<Me, CoreError> {
         let record = self.store.player(&player.id).await?.ok_or(CoreError::Unauthorized)?;
         let maps = self.store.maps_of(&player.id).await?;
@@ -143,17 +120,22 @@ impl Marauder {
         Ok(PlayerSummary { id: record.id.into_string(), name: record.name })
     }
 
-    /// Leaves every map first, each with its `left` event, and deletes the player (token
-    /// last) only then: interrupted anywhere, the token still works and a retry finishes.
+    /// Leaves every map first, each with its `left` event (and its ownership handed on), and
+    /// deletes the player (sessions last) only then: interrupted anywhere, the token still
+    /// works and a retry finishes.
     pub async fn delete_player(&self, player: &Player) -> Result<(), CoreError> {
         for map in self.store.map_ids_of(&player.id).await?.iter() {
-            self.leave_map(player, map).await?;
+            self.leave_map(player, map, false).await?;
         }
         // Memberships that appeared meanwhile go with the player: announce them too.
         for map in self.store.delete_player(&player.id).await? {
-            let _guard = self.stripe(&map, &player.id).lock().await;
-            self.feed.publish(&map, self.left(player)).await?;
+            {
+                let _guard = self.stripe(&map, &player.id).lock().await;
+                self.feed.publish(&map, self.left(player, false)).await?;
+            }
+            self.after_departure(&map, &player.id).await?;
         }
+        self.announce(crate::feed::Notice::PlayerDeleted { player: player.id.clone() }).await;
         tracing::info!(player = %player.id, "player deleted");
         Ok(())
     }
@@ -232,7 +214,7 @@ impl Marauder {
                 tracing::warn!(device = %seen.id, error = %err, "could not record when a device was seen");
             }
         }
-        Ok(Player { id: record.id, name: record.name })
+        Ok(Player { id: record.id, name: record.name, session: None })
     }
 
     /// The latest location of everyone who shares a map with the player (not the player),
@@ -394,7 +376,11 @@ impl Marauder {
         }
         {
             let _guard = self.stripe(&record.id, &player.id).lock().await;
-            if self.store.add_member(&record.id, &player.id).await? {
+            let added = self.store.add_member(&record.id, &player.id).await?;
+            if !added && self.store.map(&record.id).await?.is_none() {
+                return Err(CoreError::NotFound(format!("no map {map}")));
+            }
+            if added {
                 let published = async {
                     let latest = self.store.latest(&player.id).await?.map(|fix| self.located(player, fix));
                     let change =
@@ -409,29 +395,36 @@ impl Marauder {
                 tracing::info!(map = %record.id, player = %player.id, "joined");
             }
         }
+        // The record as it is now: the owner or the name may have changed since it was read.
+        let record = self.existing_map(map).await?;
         self.detail(record).await
     }
 
     pub async fn leave(&self, player: &Player, map: &str) -> Result<(), CoreError> {
         let record = self.existing_map(map).await?;
-        self.leave_map(player, &record.id).await
+        self.leave_map(player, &record.id, false).await
     }
 
-    async fn leave_map(&self, player: &Player, map: &MapId) -> Result<(), CoreError> {
-        let _guard = self.stripe(map, &player.id).lock().await;
-        if self.store.remove_member(map, &player.id).await? {
-            if let Err(err) = self.feed.publish(map, self.left(player)).await {
+    /// `player` leaves `map` (or is removed from it), with its `left` event; then the map is
+    /// handed on or deleted if that was its owner or its last member.
+    async fn leave_map(&self, player: &Player, map: &MapId, removed: bool) -> Result<(), CoreError> {
+        {
+            let _guard = self.stripe(map, &player.id).lock().await;
+            if !self.store.remove_member(map, &player.id).await? {
+                return Ok(());
+            }
+            if let Err(err) = self.feed.publish(map, self.left(player, removed)).await {
                 // Its subscribers would keep showing the player: undo, so a retry leaves.
                 let _ = self.store.add_member(map, &player.id).await;
                 return Err(err.into());
             }
-            tracing::info!(%map, player = %player.id, "left");
+            tracing::info!(%map, player = %player.id, removed, "left");
         }
-        Ok(())
+        self.after_departure(map, &player.id).await
     }
 
-    fn left(&self, player: &Player) -> Change {
-        Change::Left { player: player.id.to_string(), name: player.name.clone() }
+    fn left(&self, player: &Player, removed: bool) -> Change {
+        Change::Left { player: player.id.to_string(), name: player.name.clone(), removed }
     }
 
     fn located(&self, player: &Player, fix: Fix) -> PlayerLocation {

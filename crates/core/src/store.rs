@@ -11,7 +11,7 @@ use marauder_protocol::{Fix, Millis, Visibility};
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceId;
-use crate::domain::{MapId, PlayerId};
+use crate::domain::{MapId, PlayerId, SessionId};
 use crate::secret::TokenHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +27,28 @@ pub enum StoreError {
 pub struct PlayerRecord {
     pub id: PlayerId,
     pub name: String,
+    pub created_at: Millis,
+}
+
+/// A signed-in device of a player: one token. Found by the token's hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub player: PlayerId,
     pub token_hash: TokenHash,
     pub created_at: Millis,
+    /// When the session last authenticated (kept to the minute).
+    pub last_seen: Option<Millis>,
+    /// The `User-Agent` that created it, at most [`SessionRecord::AGENT_MAX`] bytes.
+    pub agent: Option<String>,
+}
+
+/// A one-time link code, kept by its hash until it is redeemed or expires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkCodeRecord {
+    pub hash: TokenHash,
+    pub player: PlayerId,
+    pub expires_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,8 +111,29 @@ type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Serialize, Deserialize)]
 struct StoredPlayer {
     name: String,
+    /// The player's one token, from before sessions: read once to migrate it into a session.
+    #[serde(default, skip_serializing)]
+    token_hash: Option<[u8; 32]>,
+    created_at: Millis,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSession {
+    id: String,
+    player: String,
     token_hash: [u8; 32],
     created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_seen: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredLinkCode {
+    hash: [u8; 32],
+    player: String,
+    expires_at: Millis,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -116,11 +157,7 @@ struct StoredDevice {
 
 impl PlayerRecord {
     pub fn encode(&self) -> Vec<u8> {
-        let stored = StoredPlayer {
-            name: self.name.clone(),
-            token_hash: self.token_hash.0,
-            created_at: self.created_at,
-        };
+        let stored = StoredPlayer { name: self.name.clone(), token_hash: None, created_at: self.created_at };
         serde_json::to_vec(&stored).expect("a player always encodes")
     }
 
@@ -129,8 +166,74 @@ impl PlayerRecord {
         Ok(PlayerRecord {
             id: stored_id(PlayerId::parse(id))?,
             name: stored.name,
+            created_at: stored.created_at,
+        })
+    }
+
+    /// The token hash a player record written before sessions holds, if any: a backend
+    /// turns it into the player's first session once.
+    pub fn legacy_token_hash(bytes: &[u8]) -> Option<TokenHash> {
+        let stored: StoredPlayer = serde_json::from_slice(bytes).ok()?;
+        stored.token_hash.map(TokenHash)
+    }
+}
+
+impl SessionRecord {
+    pub const AGENT_MAX: usize = 200;
+
+    /// `agent` cut to [`SessionRecord::AGENT_MAX`] bytes on a character boundary, control
+    /// characters dropped.
+    pub fn agent_from(raw: Option<&str>) -> Option<String> {
+        let cleaned: String = raw?.chars().filter(|c| !c.is_control()).collect();
+        let mut end = cleaned.len().min(Self::AGENT_MAX);
+        while !cleaned.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = cleaned[..end].trim();
+        (!cut.is_empty()).then(|| cut.to_owned())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = StoredSession {
+            id: self.id.to_string(),
+            player: self.player.to_string(),
+            token_hash: self.token_hash.0,
+            created_at: self.created_at,
+            last_seen: self.last_seen,
+            agent: self.agent.clone(),
+        };
+        serde_json::to_vec(&stored).expect("a session always encodes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SessionRecord> {
+        let stored: StoredSession = serde_json::from_slice(bytes).map_err(|e| corrupt("a session", e))?;
+        Ok(SessionRecord {
+            id: stored_id(SessionId::parse(&stored.id))?,
+            player: stored_id(PlayerId::parse(&stored.player))?,
             token_hash: TokenHash(stored.token_hash),
             created_at: stored.created_at,
+            last_seen: stored.last_seen,
+            agent: stored.agent,
+        })
+    }
+}
+
+impl LinkCodeRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let stored = StoredLinkCode {
+            hash: self.hash.0,
+            player: self.player.to_string(),
+            expires_at: self.expires_at,
+        };
+        serde_json::to_vec(&stored).expect("a link code always encodes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<LinkCodeRecord> {
+        let stored: StoredLinkCode = serde_json::from_slice(bytes).map_err(|e| corrupt("a link code", e))?;
+        Ok(LinkCodeRecord {
+            hash: TokenHash(stored.hash),
+            player: stored_id(PlayerId::parse(&stored.player))?,
+            expires_at: stored.expires_at,
         })
     }
 }
@@ -195,12 +298,34 @@ fn stored_id<T>(id: Option<T>) -> Result<T> {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    async fn create_player(&self, player: PlayerRecord) -> Result<()>;
+    /// Creates the player with its first session.
+    async fn create_player(&self, player: PlayerRecord, session: SessionRecord) -> Result<()>;
     async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>>;
-    async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>>;
-    /// Removes the player, its token, its devices, its memberships and its trail; answers the
-    /// maps it was a member of. Maps it owns remain.
+    /// Gives the player a new name; answers whether the player exists. Every later read of the
+    /// player (by id, by token, as a member) has the new name.
+    async fn rename_player(&self, id: &PlayerId, name: &str) -> Result<bool>;
+    /// Removes the player, its sessions, its devices, its memberships and its trail; answers
+    /// the maps it was a member of. Maps it owns remain (the core hands them on first).
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>>;
+
+    /// The session a token's hash opens, with its player.
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<(SessionRecord, PlayerRecord)>>;
+    /// Adds a session to an existing player.
+    async fn create_session(&self, session: SessionRecord) -> Result<()>;
+    /// The player's sessions, oldest first.
+    async fn sessions_of(&self, player: &PlayerId) -> Result<Vec<SessionRecord>>;
+    /// Stores `session.last_seen` if the session still exists (a revoked one stays gone).
+    async fn touch_session(&self, session: &SessionRecord) -> Result<()>;
+    /// Revokes the session if it is the player's: its token opens nothing from when this
+    /// returns. Answers the revoked record.
+    async fn delete_session(&self, player: &PlayerId, id: &SessionId) -> Result<Option<SessionRecord>>;
+
+    /// Keeps a link code until it is taken or expires (a backend may forget it any time after
+    /// `expires_at`).
+    async fn create_link_code(&self, code: LinkCodeRecord) -> Result<()>;
+    /// Removes the link code and answers it: of racing callers, at most one gets it. Expiry is
+    /// the caller's to check.
+    async fn take_link_code(&self, hash: &TokenHash) -> Result<Option<LinkCodeRecord>>;
 
     async fn create_device(&self, device: DeviceRecord) -> Result<()>;
     async fn device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>>;
@@ -214,6 +339,12 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the map with its owner as the first member.
     async fn create_map(&self, map: MapRecord) -> Result<()>;
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>>;
+    /// Replaces the map's record (name, visibility, invite code, owner) if the map exists, the
+    /// public-map index with it; answers whether it existed.
+    async fn update_map(&self, map: MapRecord) -> Result<bool>;
+    /// Deletes the map: its record, every membership (the members' map lists too) and its
+    /// public-index entry; answers whether it existed. Players' trails stay.
+    async fn delete_map(&self, id: &MapId) -> Result<bool>;
     /// Up to `count` entries of the public-map index strictly after `after` (from the start
     /// when `None`), in [`PublicCursor`] order. An entry whose map is gone or no longer public
     /// (an index a step behind the records) comes with `None`; fewer than `count` entries
@@ -223,7 +354,7 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&PublicCursor>,
         count: usize,
     ) -> Result<Vec<(PublicCursor, Option<MapRecord>)>>;
-    /// Members with their names, in a stable order.
+    /// Members with their current names, earliest joined first (the order ownership passes in).
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>>;
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
     /// The maps a player belongs to.
@@ -231,7 +362,8 @@ pub trait Store: Send + Sync + 'static {
     /// The ids of the maps a player belongs to: asked on every location, so a backend
     /// should answer it from memory where it can.
     async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>>;
-    /// Whether the player was not a member before.
+    /// Whether the player was not a member before. A map that no longer exists gains no
+    /// member (false).
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
     /// Whether the player was a member before.
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;

@@ -8,14 +8,27 @@ use crate::internal;
 
 /// player id → [`PlayerRecord::encode`]
 pub const PLAYERS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("players");
-/// SHA-256 of a token → player id
+/// SHA-256 of a token → player id: the one token of each player from before sessions, read
+/// once by [`crate::sessions::migrate`] and then deleted.
 pub const TOKENS: TableDefinition<'static, &[u8; 32], &str> = TableDefinition::new("tokens");
+/// SHA-256 of a session's token → [`SessionRecord::encode`]
+pub const SESSIONS: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("sessions");
+/// (player, session id) → SHA-256 of its token: a player's sessions
+pub const PLAYER_SESSIONS: TableDefinition<'static, (&str, &str), &[u8; 32]> =
+    TableDefinition::new("player_sessions");
+/// SHA-256 of a link code → [`LinkCodeRecord::encode`]
+pub const LINK_CODES: TableDefinition<'static, &[u8; 32], &[u8]> = TableDefinition::new("link_codes");
 /// map id → [`MapRecord::encode`]
 pub const MAPS: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("maps");
 /// (map, player) → (): a map's members
 pub const MEMBERS: TableDefinition<'static, (&str, &str), ()> = TableDefinition::new("members");
 /// (player, map) → (): a player's maps (the same facts, indexed the other way)
 pub const MEMBERSHIPS: TableDefinition<'static, (&str, &str), ()> = TableDefinition::new("memberships");
+/// (map, player) → when the player joined, from [`COUNTERS`]' `joins`: members in join order.
+/// A membership from before this table has no row and counts as the earliest.
+pub const JOINED: TableDefinition<'static, (&str, &str), u64> = TableDefinition::new("joined");
+/// name → a counter that only grows (`joins`: the last join number handed out)
+pub const COUNTERS: TableDefinition<'static, &str, u64> = TableDefinition::new("counters");
 /// device id → [`DeviceRecord::encode`]
 pub const DEVICES: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("devices");
 /// (player, device) → (): a player's devices
@@ -36,10 +49,14 @@ pub fn create_tables(db: &Database) -> Result<(), StoreError> {
     {
         let fail = |e: redb::TableError| internal("creating tables", e);
         txn.open_table(PLAYERS).map_err(fail)?;
-        txn.open_table(TOKENS).map_err(fail)?;
+        txn.open_table(SESSIONS).map_err(fail)?;
+        txn.open_table(PLAYER_SESSIONS).map_err(fail)?;
+        txn.open_table(LINK_CODES).map_err(fail)?;
         txn.open_table(MAPS).map_err(fail)?;
         txn.open_table(MEMBERS).map_err(fail)?;
         txn.open_table(MEMBERSHIPS).map_err(fail)?;
+        txn.open_table(JOINED).map_err(fail)?;
+        txn.open_table(COUNTERS).map_err(fail)?;
         txn.open_table(DEVICES).map_err(fail)?;
         txn.open_table(PLAYER_DEVICES).map_err(fail)?;
         txn.open_table(TRAILS).map_err(fail)?;

@@ -15,9 +15,9 @@ use std::time::Duration;
 use marauder_core::{MapId, StoreError};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::feed::{EmbeddedFeed, MapState, Slot};
-use crate::spill;
-use crate::writer::Op;
+use crate::feed::{EmbeddedFeed, Slot};
+use crate::state::MapState;
+use crate::writer::{Op, Reply};
 
 /// How long a publish waits at most for events to be written out of memory.
 const ROOM_PATIENCE: Duration = Duration::from_secs(5);
@@ -123,7 +123,7 @@ impl EmbeddedFeed {
                 if s.can_spill() {
                     s.spilling = true;
                     spills.push(s.spill(&map, self.recent_events, false));
-                    taken.push(state.clone());
+                    taken.push((map, state.clone()));
                 }
             }
             let ranges: Vec<_> = spills.iter().map(|s| s.range).collect();
@@ -133,38 +133,51 @@ impl EmbeddedFeed {
             if let Err(err) = &written {
                 tracing::warn!(error = %err, "writing recent events out failed; they stay in memory");
             }
-            for (state, range) in taken.into_iter().zip(ranges) {
+            let mut deleted = Vec::new();
+            for ((map, state), range) in taken.into_iter().zip(ranges) {
                 let mut s = state.lock().unwrap();
                 s.spilling = false;
                 if written.is_ok() {
                     let dropped = s.spilled(range);
                     self.resident_events.fetch_sub(dropped, Ordering::Relaxed);
                 }
+                // Deleted while this was written: its rows go now, after this write.
+                if s.forget_now() {
+                    deleted.push(map);
+                }
             }
             self.room.notify_waiters();
+            for map in deleted {
+                self.forget_in_background(&map).await;
+            }
         }
     }
 
-    /// The maps leave memory, with their exact seqs and recent events written out; a map
-    /// that is being reserved seqs for or written out now stays.
+    /// The maps leave memory, with their exact seqs and recent events written out (a map
+    /// without a record, deleted, has nothing to write); a map that is being reserved seqs
+    /// for or written out now stays.
     async fn leave(&self, maps: Vec<Resident>) {
         for batch in batches(maps, |(_, _, state)| state.lock().unwrap().recent.len()) {
             let mut spills = Vec::new();
             let mut taken = Vec::new();
             for (map, slot, state) in batch {
                 let mut s = state.lock().unwrap();
-                if !s.can_spill() || s.extending || s.reserving.try_lock().is_err() {
+                let busy = s.leaving.is_some() || s.spilling || s.extending || s.writes > 0;
+                if busy || s.reserving.try_lock().is_err() {
                     continue;
                 }
                 let left = Arc::new(Semaphore::new(0));
                 s.leaving = Some(left.clone());
-                spills.push(s.spill(&map, self.recent_events, true));
+                if s.keeps_rows() {
+                    spills.push(s.spill(&map, self.recent_events, true));
+                }
                 taken.push((map, slot, state.clone(), left));
             }
-            if spills.is_empty() {
+            if taken.is_empty() {
                 continue;
             }
-            let written = self.writer.call(Op::Spill(spills)).await;
+            let written =
+                if spills.is_empty() { Ok(Reply::Done) } else { self.writer.call(Op::Spill(spills)).await };
             if let Err(err) = &written {
                 tracing::warn!(error = %err, "writing maps out failed; they stay in memory");
             }
@@ -193,8 +206,15 @@ impl EmbeddedFeed {
         let resident = self.resident();
         let claimed = claim_from_sweeper(&resident).await;
         let written = self.write_out(resident).await;
-        for state in claimed {
-            state.lock().unwrap().spilling = false;
+        for (map, state) in claimed {
+            let forget = {
+                let mut s = state.lock().unwrap();
+                s.spilling = false;
+                s.forget_now()
+            };
+            if forget {
+                self.forget_in_background(&map).await;
+            }
         }
         written
     }
@@ -205,11 +225,11 @@ impl EmbeddedFeed {
                 .iter()
                 .filter_map(|(map, _, state)| {
                     let mut s = state.lock().unwrap();
-                    // A state that is leaving is being written out with its exact seq.
-                    s.leaving.is_none().then(|| {
+                    // A state that is leaving is being written out with its exact seq; a
+                    // deleted map's is not written at all.
+                    (s.leaving.is_none() && s.keeps_rows()).then(|| {
                         // Seqs at or above seq + 1 were never handed out.
-                        let next = s.seq + 1;
-                        s.set_reserved(next);
+                        s.reserved = s.seq + 1;
                         s.spill(map, self.recent_events, true)
                     })
                 })
@@ -217,43 +237,6 @@ impl EmbeddedFeed {
             self.writer.call(Op::Spill(spills)).await?;
         }
         Ok(())
-    }
-}
-
-impl MapState {
-    /// Whether its recent events may be written out now, to leave memory or not.
-    pub(crate) fn can_spill(&self) -> bool {
-        self.leaving.is_none() && !self.spilling
-    }
-
-    /// The write that puts every recent event on disk (and, to leave memory, the exact seq).
-    pub(crate) fn spill(&self, map: &MapId, recent_events: usize, leaving: bool) -> spill::Spill {
-        let floor = (self.seq + 1).saturating_sub(recent_events as u64).max(1);
-        let first = match (self.disk, self.recent.front()) {
-            (Some((first, last)), Some(front)) if last + 1 == front.seq => first,
-            (Some((first, last)), None) if last == self.seq => first,
-            (_, Some(front)) => front.seq,
-            (_, None) => u64::MAX,
-        };
-        spill::Spill {
-            map: map.clone(),
-            events: self.recent.iter().cloned().collect(),
-            range: (first <= self.seq && self.seq > 0).then_some((first.max(floor), self.seq)),
-            next_seq: leaving.then_some(self.seq + 1),
-        }
-    }
-
-    /// After a spill up to `last` is on disk: drops those events from memory; answers how
-    /// many.
-    pub(crate) fn spilled(&mut self, range: Option<(u64, u64)>) -> usize {
-        let Some((_, last)) = range else { return 0 };
-        let before = self.recent.len();
-        while self.recent.front().is_some_and(|e| e.seq <= last) {
-            self.recent.pop_front();
-        }
-        let contiguous = self.recent.front().map_or(last == self.seq, |front| front.seq == last + 1);
-        self.disk = range.filter(|_| contiguous);
-        before - self.recent.len()
     }
 }
 
@@ -297,17 +280,17 @@ pub(crate) fn start_sweeper(feed: &Arc<EmbeddedFeed>) {
 /// Keeps the sweeper off every map about to be written out, waiting (a few seconds at most)
 /// for a write-out of its in flight: the writer takes ops in order, so what is queued after
 /// it lands last, and an older range of recent events cannot overwrite the final one.
-async fn claim_from_sweeper(resident: &[Resident]) -> Vec<Arc<Mutex<MapState>>> {
+async fn claim_from_sweeper(resident: &[Resident]) -> Vec<(MapId, Arc<Mutex<MapState>>)> {
     let mut claimed = Vec::new();
-    let mut pending: Vec<_> = resident.iter().map(|(_, _, state)| state.clone()).collect();
+    let mut pending: Vec<_> = resident.iter().map(|(map, _, state)| (map.clone(), state.clone())).collect();
     for _ in 0..CLAIM_TRIES {
-        pending.retain(|state| {
+        pending.retain(|(map, state)| {
             let mut s = state.lock().unwrap();
             if s.spilling {
                 return true;
             }
             s.spilling = true;
-            claimed.push(state.clone());
+            claimed.push((map.clone(), state.clone()));
             false
         });
         if pending.is_empty() {

@@ -7,21 +7,25 @@
 //! async workers, one load per map at a time, no lock held that other maps need), written
 //! out and dropped when unused, and its recent events go to disk ([`crate::spill`]) when
 //! all maps together hold more than their budget.
+//!
+//! A map's deletion is its last event: then its state leaves memory and its rows on disk go,
+//! once no write of them is in flight that could land after and bring them back.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use marauder_core::protocol::{Event, EventBody, PlayerLocation};
-use marauder_core::{Change, EventSink, Feed, Listening, MapId, PlayerId, Replay, Snapshot, StoreError};
+use marauder_core::protocol::Event;
+use marauder_core::{
+    Change, EventSink, Feed, Listening, MapId, Membership, Notice, Replay, Snapshot, StoreError,
+};
 use tokio::sync::{Notify, OnceCell, Semaphore};
 use tokio_util::task::TaskTracker;
 
-use crate::codec::{self, db_err};
 use crate::db::Db;
-use crate::store::{latest_point, pairs_of, read_player};
+use crate::state::{MapState, load};
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Writer};
 use crate::{FeedLimits, spill};
@@ -49,7 +53,7 @@ pub struct EmbeddedFeed {
     /// Seq reservations made off the publishing path, and evictions: `flush` waits for
     /// them, so that none lands after the exact seqs a clean stop writes (it would make a
     /// restart jump ahead).
-    background: TaskTracker,
+    pub(crate) background: TaskTracker,
     /// This feed, for the work it hands to its own tasks.
     me: Weak<EmbeddedFeed>,
 }
@@ -62,66 +66,13 @@ pub(crate) struct Slot {
     pub(crate) used: AtomicU64,
 }
 
-pub(crate) struct MapState {
-    pub(crate) seq: u64,
-    /// Every seq handed out is below this durable value.
-    reserved: u64,
-    /// A reservation above `reserved` is on its way to disk.
-    pub(crate) extending: bool,
-    /// Held by the publisher that waits for a reservation.
-    pub(crate) reserving: Arc<tokio::sync::Mutex<()>>,
-    /// Contiguous, the last being `seq`; none of them on disk yet (but while `spilling`).
-    pub(crate) recent: VecDeque<Arc<Event>>,
-    /// The contiguous seqs on disk that end just before `recent` (or at `seq`).
-    pub(crate) disk: Option<(u64, u64)>,
-    /// The recent events are being written to disk.
-    pub(crate) spilling: bool,
-    /// Set while the state is written out to leave memory, and for good once it has: whoever
-    /// finds it set waits for it to close and asks [`EmbeddedFeed::state`] again.
-    pub(crate) leaving: Option<Arc<Semaphore>>,
-    members: HashSet<String>,
-    latest: HashMap<String, PlayerLocation>,
-}
-
-impl MapState {
-    fn snapshot(&self) -> Snapshot {
-        let mut locations: Vec<PlayerLocation> = self.latest.values().cloned().collect();
-        locations.sort_by(|a, b| a.player.cmp(&b.player));
-        Snapshot { seq: self.seq, locations }
-    }
-
-    /// Applies the change to the members and latest locations; `None` if it no longer
-    /// applies.
-    fn apply(&mut self, change: Change) -> Option<EventBody> {
-        match change {
-            Change::Location(location) => {
-                if !self.members.contains(&location.player) {
-                    return None;
-                }
-                let newer = self.latest.get(&location.player).is_none_or(|l| l.fix.ts <= location.fix.ts);
-                if newer {
-                    self.latest.insert(location.player.clone(), location.clone());
-                }
-                Some(EventBody::Location(location))
-            }
-            Change::Joined { player, name, latest } => {
-                self.members.insert(player.clone());
-                if let Some(latest) = latest {
-                    self.latest.insert(player.clone(), latest);
-                }
-                Some(EventBody::Joined { player, name })
-            }
-            Change::Left { player, name } => {
-                self.members.remove(&player);
-                self.latest.remove(&player);
-                Some(EventBody::Left { player, name })
-            }
-        }
-    }
-
-    pub(crate) fn set_reserved(&mut self, reserved: u64) {
-        self.reserved = reserved;
-    }
+/// What a publish did.
+struct Published {
+    seq: Option<u64>,
+    /// It deleted the map: its state is to leave memory.
+    deleted: bool,
+    /// And its rows on disk are to go now.
+    forget: bool,
 }
 
 enum Step<T> {
@@ -227,12 +178,8 @@ impl EmbeddedFeed {
     fn extend_in_background(&self, map: &MapId, state: &Arc<Mutex<MapState>>, at_least: u64) {
         let (writer, map, state) = (self.writer.clone(), map.clone(), state.clone());
         self.background.spawn(async move {
-            let reserved = writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await;
-            let mut s = state.lock().unwrap();
-            s.extending = false;
-            match reserved {
-                Ok(_) => s.reserved = s.reserved.max(at_least),
-                Err(err) => tracing::warn!(%map, error = %err, "reserving seqs failed"),
+            if let Err(err) = reserve(&writer, &map, &state, at_least, true).await {
+                tracing::warn!(%map, error = %err, "reserving seqs failed");
             }
         });
     }
@@ -243,21 +190,23 @@ impl EmbeddedFeed {
         map: &MapId,
         state: &Arc<Mutex<MapState>>,
         change: &mut Option<Change>,
-    ) -> Step<Result<Option<u64>, Arc<tokio::sync::Mutex<()>>>> {
+    ) -> Step<Result<Published, Arc<tokio::sync::Mutex<()>>>> {
         let mut s = state.lock().unwrap();
         if let Some(left) = &s.leaving {
             return Step::Wait(left.clone());
+        }
+        if !s.accepts(change.as_ref().expect("taken once, then we return")) {
+            return Step::Done(Ok(Published { seq: None, deleted: false, forget: false }));
         }
         if s.seq + 1 >= s.reserved {
             return Step::Done(Err(s.reserving.clone()));
         }
         let change = change.take().expect("taken once, then we return");
-        let Some(body) = s.apply(change) else {
-            return Step::Done(Ok(None));
-        };
+        s.apply(&change);
+        let (kind, deletes) = (change.kind(), change.membership() == Membership::Clear);
         s.seq += 1;
         let seq = s.seq;
-        let event = Arc::new(Event { seq, body });
+        let event = Arc::new(Event { seq, body: change.into_body() });
         if s.recent.len() == self.recent_events {
             s.recent.pop_front();
             // What was on disk no longer joins what is in memory.
@@ -266,15 +215,46 @@ impl EmbeddedFeed {
             self.over.notify_one();
         }
         s.recent.push_back(event.clone());
-        marauder_core::count_published(event.body.kind());
+        marauder_core::count_published(kind);
         // Delivering under the lock keeps delivery in seq order.
         self.sink.deliver(map, event);
+        if deletes {
+            s.deleted = true;
+            self.resident_events.fetch_sub(s.recent.len(), Ordering::Relaxed);
+            s.recent.clear();
+            s.disk = None;
+            let forget = s.forget_now();
+            return Step::Done(Ok(Published { seq: Some(seq), deleted: true, forget }));
+        }
         // Reserve the next block while half of this one is left, off the hot path.
         if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
             s.extending = true;
+            s.writes += 1;
             self.extend_in_background(map, state, s.reserved + SEQ_BLOCK);
         }
-        Step::Done(Ok(Some(seq)))
+        Step::Done(Ok(Published { seq: Some(seq), deleted: false, forget: false }))
+    }
+
+    /// After the map's deletion is published: its state leaves memory (a later use loads
+    /// what the store has of it: no record, no members), and, if `forget`, its rows on disk
+    /// go now (else the write in flight that kept them drops them when it ends).
+    async fn deleted(&self, map: &MapId, state: &Arc<Mutex<MapState>>, forget: bool) {
+        {
+            let mut maps = self.maps.lock().unwrap();
+            if maps.get(map).and_then(|slot| slot.state.get()).is_some_and(|s| Arc::ptr_eq(s, state)) {
+                maps.remove(map);
+            }
+        }
+        if forget {
+            self.forget_in_background(map).await;
+        }
+    }
+
+    /// Drops a deleted map's rows on disk, on a task that runs to its end even if the caller
+    /// goes away.
+    pub(crate) async fn forget_in_background(&self, map: &MapId) {
+        let (writer, map) = (self.writer.clone(), map.clone());
+        let _ = self.background.spawn(async move { forget_rows(&writer, &map).await }).await;
     }
 
     /// The events after `since` that are on disk (from `from` on) and then in memory; a
@@ -303,41 +283,38 @@ async fn wait(left: &Semaphore) {
     let _ = left.acquire().await;
 }
 
-/// Reads a map's state: its seq (exact after it left memory or a clean stop, above every seq
-/// handed out after a crash), members, their latest locations and where its recent events
-/// are on disk.
-fn load(txn: &redb::ReadTransaction, trails: &TrailBuffer, map: &MapId) -> Result<MapState, StoreError> {
-    let reserved = txn
-        .open_table(codec::SEQ_RESERVED)
-        .map_err(db_err)?
-        .get(map.as_str())
-        .map_err(db_err)?
-        .map_or(0, |v| v.value());
-    // Every seq below `reserved` may have been handed out before a crash.
-    let seq = reserved.saturating_sub(1);
-    let members: HashSet<String> = pairs_of(txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
-    let mut latest = HashMap::new();
-    for member in &members {
-        let Some(id) = PlayerId::parse(member) else {
-            continue;
-        };
-        let (Some(player), Some(fix)) = (read_player(txn, member)?, latest_point(txn, trails, &id)?) else {
-            continue;
-        };
-        latest.insert(member.clone(), PlayerLocation { player: member.clone(), name: player.name, fix });
+/// Reserves the map's seqs below `at_least` (the caller counted it in `writes`); `extending`:
+/// it is the reservation off the publishing path. The last write of a deleted map to end
+/// drops its rows.
+async fn reserve(
+    writer: &Writer,
+    map: &MapId,
+    state: &Arc<Mutex<MapState>>,
+    at_least: u64,
+    extending: bool,
+) -> Result<(), StoreError> {
+    let reserved = writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await;
+    let forget = {
+        let mut s = state.lock().unwrap();
+        s.writes -= 1;
+        s.extending &= !extending;
+        if reserved.is_ok() {
+            s.reserved = s.reserved.max(at_least);
+        }
+        s.forget_now()
+    };
+    if forget {
+        forget_rows(writer, map).await;
     }
-    Ok(MapState {
-        seq,
-        reserved,
-        extending: false,
-        reserving: Arc::default(),
-        recent: VecDeque::new(),
-        disk: spill::range(txn, map)?.filter(|&(_, last)| last == seq && seq > 0),
-        spilling: false,
-        leaving: None,
-        members,
-        latest,
-    })
+    reserved.map(drop)
+}
+
+/// Drops what the feed keeps on disk of a deleted map. A failure leaves a few rows that
+/// nothing reads (the map has no record): worth a warning, not an error to the publisher.
+pub(crate) async fn forget_rows(writer: &Writer, map: &MapId) {
+    if let Err(err) = writer.call(Op::ForgetFeed(map.clone())).await {
+        tracing::warn!(%map, error = %err, "dropping a deleted map's feed rows failed");
+    }
 }
 
 #[async_trait]
@@ -352,21 +329,32 @@ impl Feed for EmbeddedFeed {
                     wait(&left).await;
                     continue;
                 }
-                Step::Done(Ok(published)) => return Ok(published),
+                Step::Done(Ok(published)) => {
+                    if published.deleted {
+                        self.deleted(map, &state, published.forget).await;
+                    }
+                    return Ok(published.seq);
+                }
                 Step::Done(Err(gate)) => gate,
             };
             // One reservation at a time per map: the publishers that queued behind it find
             // the room it made instead of each asking the writer for the same block.
             let _turn = gate.lock().await;
             let needed = {
-                let s = state.lock().unwrap();
+                let mut s = state.lock().unwrap();
                 // Leaving memory: the next turn of the loop waits for it.
-                (s.leaving.is_none() && s.seq + 1 >= s.reserved).then_some(s.seq + SEQ_BLOCK)
+                let needed = (s.leaving.is_none() && !s.deleted && s.seq + 1 >= s.reserved)
+                    .then_some(s.seq + SEQ_BLOCK);
+                s.writes += u32::from(needed.is_some());
+                needed
             };
             if let Some(at_least) = needed {
-                self.writer.call(Op::ReserveSeqs(vec![(map.clone(), at_least)])).await?;
-                let mut s = state.lock().unwrap();
-                s.reserved = s.reserved.max(at_least);
+                // On a task of its own: it must end (and count itself out) even if this
+                // publish is dropped.
+                let (writer, id, held) = (self.writer.clone(), map.clone(), state.clone());
+                let reserving =
+                    self.background.spawn(async move { reserve(&writer, &id, &held, at_least, false).await });
+                reserving.await.map_err(|e| crate::internal("reserving seqs", e))??;
             }
         }
     }
@@ -406,6 +394,12 @@ impl Feed for EmbeddedFeed {
 
     async fn listen(&self, _map: &MapId) -> Result<Listening, StoreError> {
         Ok(Listening::always()) // Every publish is in this process and reaches the sink.
+    }
+
+    /// One process: the notice goes straight to this handler's sink.
+    async fn announce(&self, notice: Notice) -> Result<(), StoreError> {
+        self.sink.notice(&notice);
+        Ok(())
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

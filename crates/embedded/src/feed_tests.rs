@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use marauder_core::protocol::{Event, EventBody};
-use marauder_core::{Change, EventSink, Feed, MapId, Replay};
+use marauder_core::protocol::{Event, EventBody, Visibility};
+use marauder_core::{Change, EventSink, Feed, MapId, MapRecord, PlayerId, Replay, Store};
 
 use crate::{Embedded, FeedLimits, Options};
 
 #[derive(Default)]
-struct Recorder(Mutex<HashMap<MapId, Vec<u64>>>);
+pub(crate) struct Recorder(pub(crate) Mutex<HashMap<MapId, Vec<u64>>>);
 
 impl EventSink for Recorder {
     fn deliver(&self, map: &MapId, event: Arc<Event>) {
@@ -21,13 +21,29 @@ impl EventSink for Recorder {
     }
 }
 
-fn open(dir: &std::path::Path, limits: FeedLimits) -> (Embedded, Arc<Recorder>) {
+/// Opens a database with maps 0 to 9 (a map without a record takes no change).
+pub(crate) async fn open(dir: &std::path::Path, limits: FeedLimits) -> (Embedded, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let options = Options { feed: limits, ..Options::default() };
-    (crate::open(dir, options, recorder.clone()).unwrap(), recorder)
+    let embedded = crate::open(dir, options, recorder.clone()).unwrap();
+    for n in 0..10 {
+        embedded.store.create_map(record(n)).await.unwrap();
+    }
+    (embedded, recorder)
 }
 
-fn map(n: usize) -> MapId {
+pub(crate) fn record(n: usize) -> MapRecord {
+    MapRecord {
+        id: map(n),
+        name: format!("Map {n}"),
+        owner: PlayerId::parse("owner").unwrap(),
+        visibility: Visibility::Public,
+        invite_code: None,
+        created_at: 0,
+    }
+}
+
+pub(crate) fn map(n: usize) -> MapId {
     MapId::parse(&format!("map{n}")).unwrap()
 }
 
@@ -70,7 +86,7 @@ fn resident(embedded: &Embedded) -> usize {
 async fn a_map_that_left_memory_resumes_at_exactly_the_next_seq_with_its_recent_events() {
     let dir = tempfile::tempdir().unwrap();
     let limits = FeedLimits { max_maps: 1, max_events: 1_000_000, idle: never_idle() };
-    let (embedded, recorder) = open(dir.path(), limits);
+    let (embedded, recorder) = open(dir.path(), limits).await;
     let feed = &embedded.feed;
     for n in 1..=5 {
         assert_eq!(feed.publish(&map(1), joined(n)).await.unwrap(), Some(n));
@@ -95,7 +111,7 @@ async fn a_map_that_left_memory_resumes_at_exactly_the_next_seq_with_its_recent_
 async fn over_the_event_budget_events_go_to_disk_and_a_resume_still_gets_each_once() {
     let dir = tempfile::tempdir().unwrap();
     let limits = FeedLimits { max_maps: 100, max_events: 40, idle: never_idle() };
-    let (embedded, _) = open(dir.path(), limits);
+    let (embedded, _) = open(dir.path(), limits).await;
     let feed = &embedded.feed;
     for n in 1..=30 {
         for m in 0..3 {
@@ -120,7 +136,7 @@ async fn over_the_event_budget_events_go_to_disk_and_a_resume_still_gets_each_on
 async fn idle_maps_leave_memory_and_come_back_on_use() {
     let dir = tempfile::tempdir().unwrap();
     let limits = FeedLimits { max_maps: 100, max_events: 1_000_000, idle: Duration::ZERO };
-    let (embedded, _) = open(dir.path(), limits);
+    let (embedded, _) = open(dir.path(), limits).await;
     let feed = &embedded.feed;
     feed.publish(&map(1), joined(1)).await.unwrap();
     feed.publish(&map(2), joined(1)).await.unwrap();
@@ -137,7 +153,7 @@ async fn publishes_racing_evictions_lose_no_event_and_no_seq() {
     // One map in memory for four busy ones, 30 events for all, and idle after 1 ms: maps
     // leave memory all the time, and events go to disk all the time.
     let limits = FeedLimits { max_maps: 1, max_events: 30, idle: Duration::from_millis(1) };
-    let (embedded, recorder) = open(dir.path(), limits);
+    let (embedded, recorder) = open(dir.path(), limits).await;
     let feed = embedded.feed.clone();
     let mut tasks = Vec::new();
     for task in 0..8u64 {
@@ -181,7 +197,7 @@ async fn publishes_racing_evictions_lose_no_event_and_no_seq() {
 async fn publishers_faster_than_the_disk_wait_so_memory_stays_within_twice_the_budget() {
     let dir = tempfile::tempdir().unwrap();
     let limits = FeedLimits { max_maps: 100, max_events: 50, idle: never_idle() };
-    let (embedded, recorder) = open(dir.path(), limits);
+    let (embedded, recorder) = open(dir.path(), limits).await;
     let feed = &embedded.feed;
     // Only the background sweeper writes events out here.
     for n in 1..=100 {
@@ -201,7 +217,7 @@ async fn publishers_faster_than_the_disk_wait_so_memory_stays_within_twice_the_b
 async fn a_request_dropped_while_it_evicts_leaves_no_map_stuck() {
     let dir = tempfile::tempdir().unwrap();
     let limits = FeedLimits { max_maps: 2, max_events: 1_000_000, idle: never_idle() };
-    let (embedded, _) = open(dir.path(), limits);
+    let (embedded, _) = open(dir.path(), limits).await;
     let feed = embedded.feed.clone();
     for n in 1..=2 {
         feed.publish(&map(n), joined(n as u64)).await.unwrap();

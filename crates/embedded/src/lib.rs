@@ -1,9 +1,9 @@
 //! Marauder's embedded backend: a [`Store`] and a [`Feed`] on one redb database in a local
 //! directory, for a single machine with no external service.
 //!
-//! - Players, tokens, maps, memberships and seq reservations go through one writer thread
-//!   that group-commits whatever is queued into a single fsynced transaction, so concurrent
-//!   requests share fsyncs and each is durable before it is acknowledged.
+//! - Players, sessions, link codes, maps, memberships and seq reservations go through one
+//!   writer thread that group-commits whatever is queued into a single fsynced transaction,
+//!   so concurrent requests share fsyncs and each is durable before it is acknowledged.
 //! - Trail points are buffered in memory (reads see them at once) and committed by the same
 //!   thread every ~100 ms, keeping fsync off the location hot path.
 //! - Each map's seq, recent events and latest locations live in memory ([`feed`]); the seq
@@ -22,12 +22,22 @@ mod db;
 mod evict;
 mod feed;
 #[cfg(test)]
+mod feed_change_tests;
+#[cfg(test)]
 mod feed_tests;
+mod maps;
+#[cfg(test)]
+mod maps_tests;
 mod memberships;
+mod players;
 mod public;
 mod recovery;
+mod sessions;
 mod spill;
+mod state;
 mod store;
+#[cfg(test)]
+mod store_tests;
 mod tokens;
 mod trails;
 mod writer;
@@ -125,6 +135,7 @@ pub fn open(dir: &Path, options: Options, sink: Arc<dyn EventSink>) -> Result<Em
         .map_err(|e| internal("opening the database", e))?;
     codec::create_tables(&*db.get()?)?;
     public::prepare(&*db.get()?)?;
+    sessions::migrate(&*db.get()?)?;
     let trails = Arc::new(trails::TrailBuffer::new(options.max_pending_points));
     let (writer, thread) = writer::Writer::start(db.clone(), trails.clone(), options.clone())?;
     let store = Arc::new(EmbeddedStore::new(db.clone(), writer.clone(), trails.clone()));

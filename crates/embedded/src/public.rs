@@ -1,8 +1,8 @@
 //! The index of public maps behind `GET /maps`: every public map ranked by member count
 //! (most first, ties by id), so that a page costs O(log n + page) reads, not a scan of every
 //! map. It is written in the same transaction as the membership change that moves a map, so
-//! it never disagrees with the records. Any later op that changes a map's visibility or
-//! deletes a map must call [`relist`] in its transaction.
+//! it never disagrees with the records; a change of visibility calls [`relist`] and a
+//! deletion [`map_deleted`] in theirs.
 //!
 //! It knows only its own two tables and how to read a map record; not HTTP, not paging rules.
 
@@ -35,9 +35,7 @@ pub fn member_changed(txn: &WriteTransaction, map: &MapId, joined: bool) -> Resu
     Ok(())
 }
 
-/// Puts the map in the index or takes it out, after its visibility changed or it was
-/// deleted (`listed` false).
-#[allow(dead_code)] // The hook for map administration (PATCH and DELETE /maps/{id}).
+/// Puts the map in the index or takes it out, after its visibility changed.
 pub fn relist(txn: &WriteTransaction, map: &MapId, listed: bool) -> Result<()> {
     let counts = txn.open_table(MEMBER_COUNTS).map_err(db_err)?;
     let members = counts.get(map.as_str()).map_err(db_err)?.map_or(0, |v| v.value());
@@ -47,6 +45,16 @@ pub fn relist(txn: &WriteTransaction, map: &MapId, listed: bool) -> Result<()> {
     } else {
         rank.remove((u64::MAX - members, map.as_str())).map_err(db_err)?;
     }
+    Ok(())
+}
+
+/// Called in the transaction that deletes the map, before its memberships go: it leaves the
+/// index, and its member count goes.
+pub fn map_deleted(txn: &WriteTransaction, map: &MapId, was_public: bool) -> Result<()> {
+    if was_public {
+        relist(txn, map, false)?;
+    }
+    txn.open_table(MEMBER_COUNTS).map_err(db_err)?.remove(map.as_str()).map_err(db_err)?;
     Ok(())
 }
 

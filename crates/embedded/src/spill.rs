@@ -1,8 +1,9 @@
 //! A map's recent events on disk, so that memory holds only a bounded number of them: the
 //! feed writes a map's events out when it is over its budget of events in memory (and the
 //! map stays), or when the map leaves memory (then with its exact seq, in the same
-//! transaction). A `since` resume reads back what is no longer in memory. It owns the
-//! record layout of [`codec::RECENT`] and [`codec::RECENT_RANGE`], not when to write them.
+//! transaction). A `since` resume reads back what is no longer in memory; a deleted map's
+//! rows go ([`forget`]). It owns the record layout of [`codec::RECENT`] and
+//! [`codec::RECENT_RANGE`], not when to write them.
 
 use std::sync::Arc;
 
@@ -73,4 +74,17 @@ pub fn read(
     // A resume that raced a later write-out may find its oldest events dropped.
     let complete = events.len() as u64 == to + 1 - from && events.first().is_some_and(|e| e.seq == from);
     Ok(complete.then_some(events))
+}
+
+/// Drops everything the feed keeps on disk of a deleted map: its seq reservation and its
+/// recent events.
+pub fn forget(txn: &WriteTransaction, map: &MapId) -> Result<(), StoreError> {
+    let id = map.as_str();
+    txn.open_table(codec::RECENT)
+        .map_err(db_err)?
+        .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
+        .map_err(db_err)?;
+    txn.open_table(codec::RECENT_RANGE).map_err(db_err)?.remove(id).map_err(db_err)?;
+    txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?.remove(id).map_err(db_err)?;
+    Ok(())
 }

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use marauder_core::protocol::{Fix, Millis};
 use marauder_core::{
-    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor, Store, StoreError,
-    TokenHash,
+    DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
+    SessionId, SessionRecord, Store, StoreError, TokenHash,
 };
 use redb::ReadTransaction;
 
 use crate::codec::{self, db_err};
 use crate::db::Db;
 use crate::memberships::MembershipCache;
+use crate::sessions;
 use crate::tokens::TokenCache;
 use crate::trails::TrailBuffer;
 use crate::writer::{Op, Reply, Writer};
@@ -23,9 +24,7 @@ use crate::writer::{Op, Reply, Writer};
 pub struct EmbeddedStore {
     db: Db,
     writer: Writer,
-    trails: Arc<TrailBuffer>,
-    memberships: Arc<MembershipCache>,
-    tokens: Arc<TokenCache>,
+    caches: Arc<Caches>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -35,8 +34,9 @@ const FAULT_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl EmbeddedStore {
     pub(crate) fn new(db: Db, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
-        let (memberships, tokens) = (Arc::default(), Arc::default());
-        EmbeddedStore { db, writer, trails, memberships, tokens }
+        let caches =
+            Caches { trails, memberships: MembershipCache::default(), tokens: TokenCache::default() };
+        EmbeddedStore { db, writer, caches: Arc::new(caches) }
     }
 
     /// Runs `read` in a read transaction on the blocking pool.
@@ -51,31 +51,43 @@ impl EmbeddedStore {
         changed(self.writer.call(op).await?)
     }
 
-    /// Runs a write, then drops what the caches hold of `player` (all tokens with
-    /// `all_tokens`), on a task of its own that the caller waits for: the writer commits
-    /// whether or not the caller is still there, so the caches must follow even when the
-    /// request is dropped midway (its client gone), or a deleted player's token would go on
-    /// working from the cache.
-    async fn write_and_forget(&self, op: Op, player: PlayerId, all_tokens: bool) -> Result<Reply> {
-        let (writer, trails) = (self.writer.clone(), self.trails.clone());
-        let (memberships, tokens) = (self.memberships.clone(), self.tokens.clone());
+    /// Runs a write, then brings the caches up to date with what it committed (`after`), on
+    /// a task of its own that the caller waits for: the writer commits whether or not the
+    /// caller is still there, so the caches must follow even when the request is dropped
+    /// midway (its client gone), or a revoked token would go on working from the cache.
+    async fn write_then(
+        &self,
+        op: Op,
+        after: impl FnOnce(&Caches, &Reply) + Send + 'static,
+    ) -> Result<Reply> {
+        let (writer, caches) = (self.writer.clone(), self.caches.clone());
         let task = tokio::spawn(async move {
-            let reply = writer.call(op).await;
-            if all_tokens {
-                trails.forget(&player);
-                tokens.clear();
-            }
-            memberships.forget(&player);
-            reply
+            let reply = writer.call(op).await?;
+            after(&caches, &reply);
+            Ok(reply)
         });
         task.await.map_err(|e| crate::internal("a store write", e))?
     }
+
+    /// A change of `player`'s memberships: its map ids are read again after it.
+    async fn membership_write(&self, op: Op, player: &PlayerId) -> Result<Reply> {
+        let player = player.clone();
+        self.write_then(op, move |caches, _| caches.memberships.forget(&player)).await
+    }
+}
+
+/// What the store keeps in memory beside the database, each filled from it and dropped after
+/// the writes that make an entry stale.
+pub(crate) struct Caches {
+    trails: Arc<TrailBuffer>,
+    memberships: MembershipCache,
+    tokens: TokenCache,
 }
 
 fn changed(reply: Reply) -> Result<bool> {
     match reply {
         Reply::Changed(changed) => Ok(changed),
-        _ => unreachable!("membership and device ops answer Changed"),
+        _ => unreachable!("this op answers Changed"),
     }
 }
 
@@ -169,8 +181,8 @@ pub(crate) fn latest_point(
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn create_player(&self, player: PlayerRecord) -> Result<()> {
-        self.writer.call(Op::CreatePlayer(player)).await.map(|_| ())
+    async fn create_player(&self, player: PlayerRecord, session: SessionRecord) -> Result<()> {
+        self.writer.call(Op::CreatePlayer(player, session)).await.map(drop)
     }
 
     async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>> {
@@ -178,31 +190,78 @@ impl Store for EmbeddedStore {
         self.read(move |txn| read_player(txn, id.as_str())).await
     }
 
-    async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>> {
-        let hash = hash.0;
-        if let Some(player) = self.tokens.get(&hash) {
-            return Ok(Some(player));
-        }
-        let read_at = self.tokens.epoch();
-        let player = self
-            .read(move |txn| {
-                let tokens = txn.open_table(codec::TOKENS).map_err(db_err)?;
-                let Some(id) = tokens.get(&hash).map_err(db_err)? else {
-                    return Ok(None);
-                };
-                read_player(txn, id.value())
-            })
-            .await?;
-        if let Some(player) = &player {
-            self.tokens.fill(hash, read_at, player.clone());
-        }
-        Ok(player)
+    async fn rename_player(&self, id: &PlayerId, name: &str) -> Result<bool> {
+        let player = id.clone();
+        let op = Op::RenamePlayer(id.clone(), name.to_owned());
+        changed(self.write_then(op, move |caches, _| caches.tokens.forget_player(&player)).await?)
     }
 
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
-        match self.write_and_forget(Op::DeletePlayer(id.clone()), id.clone(), true).await? {
+        let player = id.clone();
+        let forget = move |caches: &Caches, _: &Reply| {
+            caches.trails.forget(&player);
+            caches.tokens.forget_player(&player);
+            caches.memberships.forget(&player);
+        };
+        match self.write_then(Op::DeletePlayer(id.clone()), forget).await? {
             Reply::Maps(maps) => Ok(maps),
             _ => unreachable!("DeletePlayer answers Maps"),
+        }
+    }
+
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<(SessionRecord, PlayerRecord)>> {
+        let hash = hash.0;
+        if let Some(found) = self.caches.tokens.get(&hash) {
+            return Ok(Some(found));
+        }
+        let read_at = self.caches.tokens.epoch();
+        let found = self.read(move |txn| sessions::by_token(txn, &hash)).await?;
+        if let Some(found) = &found {
+            self.caches.tokens.fill(hash, read_at, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> Result<()> {
+        self.writer.call(Op::CreateSession(session)).await.map(drop)
+    }
+
+    async fn sessions_of(&self, player: &PlayerId) -> Result<Vec<SessionRecord>> {
+        let player = player.clone();
+        self.read(move |txn| sessions::of(txn, &player)).await
+    }
+
+    async fn touch_session(&self, session: &SessionRecord) -> Result<()> {
+        let Some(at) = session.last_seen else { return Ok(()) };
+        let hash = session.token_hash;
+        let seen = move |caches: &Caches, reply: &Reply| {
+            if matches!(reply, Reply::Changed(true)) {
+                caches.tokens.seen(&hash.0, at);
+            }
+        };
+        self.write_then(Op::TouchSession(hash, at), seen).await.map(drop)
+    }
+
+    async fn delete_session(&self, player: &PlayerId, id: &SessionId) -> Result<Option<SessionRecord>> {
+        let forget = |caches: &Caches, reply: &Reply| {
+            if let Reply::Session(Some(session)) = reply {
+                caches.tokens.forget(&session.token_hash.0);
+            }
+        };
+        match self.write_then(Op::DeleteSession(player.clone(), id.clone()), forget).await? {
+            Reply::Session(session) => Ok(session),
+            _ => unreachable!("DeleteSession answers Session"),
+        }
+    }
+
+    async fn create_link_code(&self, code: LinkCodeRecord) -> Result<()> {
+        self.writer.call(Op::CreateLinkCode(code)).await.map(drop)
+    }
+
+    async fn take_link_code(&self, hash: &TokenHash) -> Result<Option<LinkCodeRecord>> {
+        match self.writer.call(Op::TakeLinkCode(*hash)).await? {
+            Reply::LinkCode(code) => Ok(code),
+            _ => unreachable!("TakeLinkCode answers LinkCode"),
         }
     }
 
@@ -239,12 +298,29 @@ impl Store for EmbeddedStore {
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {
         let owner = map.owner.clone();
-        self.write_and_forget(Op::CreateMap(map), owner, false).await.map(drop)
+        self.membership_write(Op::CreateMap(map), &owner).await.map(drop)
     }
 
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
         let id = id.clone();
         self.read(move |txn| read_map(txn, id.as_str())).await
+    }
+
+    async fn update_map(&self, map: MapRecord) -> Result<bool> {
+        changed(self.writer.call(Op::UpdateMap(map)).await?)
+    }
+
+    async fn delete_map(&self, id: &MapId) -> Result<bool> {
+        // Each former member's map ids are read again: the location path stops at once.
+        let forget = |caches: &Caches, reply: &Reply| {
+            if let Reply::Members(Some(members)) = reply {
+                members.iter().for_each(|player| caches.memberships.forget(player));
+            }
+        };
+        match self.write_then(Op::DeleteMap(id.clone()), forget).await? {
+            Reply::Members(members) => Ok(members.is_some()),
+            _ => unreachable!("DeleteMap answers Members"),
+        }
     }
 
     async fn public_maps(
@@ -258,16 +334,7 @@ impl Store for EmbeddedStore {
 
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>> {
         let map = map.clone();
-        self.read(move |txn| {
-            let mut out = Vec::new();
-            for id in pairs_of(txn, codec::MEMBERS, map.as_str())? {
-                if let Some(player) = read_player(txn, &id)? {
-                    out.push((player.id, player.name));
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |txn| crate::maps::members(txn, &map)).await
     }
 
     async fn is_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
@@ -292,25 +359,22 @@ impl Store for EmbeddedStore {
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let reply = self.write_and_forget(Op::AddMember(map.clone(), player.clone()), player.clone(), false);
-        changed(reply.await?)
+        changed(self.membership_write(Op::AddMember(map.clone(), player.clone()), player).await?)
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let reply =
-            self.write_and_forget(Op::RemoveMember(map.clone(), player.clone()), player.clone(), false);
-        changed(reply.await?)
+        changed(self.membership_write(Op::RemoveMember(map.clone(), player.clone()), player).await?)
     }
 
     async fn map_ids_of(&self, player: &PlayerId) -> Result<Arc<[MapId]>> {
-        if let Some(maps) = self.memberships.get(player) {
+        if let Some(maps) = self.caches.memberships.get(player) {
             return Ok(maps);
         }
-        let read_at = self.memberships.epoch();
+        let read_at = self.caches.memberships.epoch();
         let owner = player.clone();
         let ids = self.read(move |txn| pairs_of(txn, codec::MEMBERSHIPS, owner.as_str())).await?;
         let maps: Arc<[MapId]> = ids.iter().filter_map(|id| MapId::parse(id)).collect();
-        self.memberships.fill(player, read_at, maps.clone());
+        self.caches.memberships.fill(player, read_at, maps.clone());
         Ok(maps)
     }
 
@@ -318,7 +382,7 @@ impl Store for EmbeddedStore {
         // While the store cannot write, points wait in memory for its recovery as long as
         // there is room; past it a sender is refused rather than left waiting for the disk.
         loop {
-            if self.trails.try_push(player, fix.clone()) {
+            if self.caches.trails.try_push(player, fix.clone()) {
                 return Ok(());
             }
             if let Some(reason) = self.db.fault() {
@@ -327,19 +391,19 @@ impl Store for EmbeddedStore {
             // Full until the next commit: wait for it, but look at the store's health again
             // now and then, so that a fault meanwhile answers 503 instead of keeping the
             // sender waiting through the whole outage.
-            if tokio::time::timeout(FAULT_CHECK, self.trails.push(player, fix.clone())).await.is_ok() {
+            if tokio::time::timeout(FAULT_CHECK, self.caches.trails.push(player, fix.clone())).await.is_ok() {
                 return Ok(());
             }
         }
     }
 
     async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
-        let (trails, player) = (self.trails.clone(), player.clone());
+        let (trails, player) = (self.caches.trails.clone(), player.clone());
         self.read(move |txn| trail_points(txn, &trails, &player, since, limit)).await
     }
 
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
-        let (trails, player) = (self.trails.clone(), player.clone());
+        let (trails, player) = (self.caches.trails.clone(), player.clone());
         self.read(move |txn| latest_point(txn, &trails, &player)).await
     }
 

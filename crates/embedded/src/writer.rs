@@ -8,7 +8,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
 use marauder_core::protocol::Millis;
-use marauder_core::{DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, StoreError};
+use marauder_core::{
+    DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, SessionId,
+    SessionRecord, StoreError, TokenHash,
+};
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
@@ -19,20 +22,34 @@ use crate::trails::{Batch, TrailBuffer};
 use crate::{Options, internal};
 
 pub enum Op {
-    CreatePlayer(PlayerRecord),
+    /// A player with its first session.
+    CreatePlayer(PlayerRecord, SessionRecord),
+    RenamePlayer(PlayerId, String),
     DeletePlayer(PlayerId),
+    /// A session of a player who still exists.
+    CreateSession(SessionRecord),
+    /// Set the session's `last_seen`, if it still exists.
+    TouchSession(TokenHash, Millis),
+    /// Revoke the session if it is the player's.
+    DeleteSession(PlayerId, SessionId),
+    CreateLinkCode(LinkCodeRecord),
+    TakeLinkCode(TokenHash),
     CreateDevice(DeviceRecord),
     /// Set the device's `last_seen`, if it still exists.
     TouchDevice(DeviceId, Millis),
     /// Revoke the device if it is the player's.
     DeleteDevice(PlayerId, DeviceId),
     CreateMap(MapRecord),
+    UpdateMap(MapRecord),
+    DeleteMap(MapId),
     AddMember(MapId, PlayerId),
     RemoveMember(MapId, PlayerId),
     /// Raise each map's reserved seq to at least the given value.
     ReserveSeqs(Vec<(MapId, u64)>),
     /// Write maps' recent events out (and, for maps leaving memory, their exact seqs).
     Spill(Vec<crate::spill::Spill>),
+    /// Drop what the feed keeps of a deleted map (seq reservation, recent events).
+    ForgetFeed(MapId),
     /// Commit the pending trail points now.
     Flush,
 }
@@ -41,6 +58,10 @@ pub enum Reply {
     Done,
     Changed(bool),
     Maps(Vec<MapId>),
+    /// A deleted map's former members; `None`: there was no such map.
+    Members(Option<Vec<PlayerId>>),
+    Session(Option<SessionRecord>),
+    LinkCode(Option<LinkCodeRecord>),
 }
 
 type Request = (Op, oneshot::Sender<Result<Reply, StoreError>>);
@@ -297,19 +318,16 @@ fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Resul
 }
 
 fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
+    use crate::{maps, players, sessions};
     match op {
-        Op::CreatePlayer(player) => {
-            txn.open_table(codec::PLAYERS)
-                .map_err(db_err)?
-                .insert(player.id.as_str(), player.encode().as_slice())
-                .map_err(db_err)?;
-            txn.open_table(codec::TOKENS)
-                .map_err(db_err)?
-                .insert(&player.token_hash.0, player.id.as_str())
-                .map_err(db_err)?;
-            Ok(Reply::Done)
-        }
-        Op::DeletePlayer(player) => delete_player(txn, &player).map(Reply::Maps),
+        Op::CreatePlayer(player, session) => players::create(txn, &player, &session).map(|()| Reply::Done),
+        Op::RenamePlayer(player, name) => players::rename(txn, &player, &name).map(Reply::Changed),
+        Op::DeletePlayer(player) => players::delete(txn, &player).map(Reply::Maps),
+        Op::CreateSession(session) => sessions::create(txn, &session).map(Reply::Changed),
+        Op::TouchSession(hash, at) => sessions::touch(txn, &hash, at).map(Reply::Changed),
+        Op::DeleteSession(player, id) => sessions::delete(txn, &player, &id).map(Reply::Session),
+        Op::CreateLinkCode(code) => sessions::create_link_code(txn, &code).map(|()| Reply::Done),
+        Op::TakeLinkCode(hash) => sessions::take_link_code(txn, &hash).map(Reply::LinkCode),
         Op::CreateDevice(device) => {
             txn.open_table(codec::DEVICES)
                 .map_err(db_err)?
@@ -343,16 +361,11 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
             }
             Ok(Reply::Changed(owned))
         }
-        Op::CreateMap(map) => {
-            txn.open_table(codec::MAPS)
-                .map_err(db_err)?
-                .insert(map.id.as_str(), map.encode().as_slice())
-                .map_err(db_err)?;
-            set_member(txn, &map.id, &map.owner, true)?;
-            Ok(Reply::Done)
-        }
-        Op::AddMember(map, player) => set_member(txn, &map, &player, true).map(Reply::Changed),
-        Op::RemoveMember(map, player) => set_member(txn, &map, &player, false).map(Reply::Changed),
+        Op::CreateMap(map) => maps::create(txn, &map).map(|()| Reply::Done),
+        Op::UpdateMap(map) => maps::update(txn, &map).map(Reply::Changed),
+        Op::DeleteMap(map) => maps::delete(txn, &map).map(Reply::Members),
+        Op::AddMember(map, player) => maps::add_member(txn, &map, &player).map(Reply::Changed),
+        Op::RemoveMember(map, player) => maps::set_member(txn, &map, &player, false).map(Reply::Changed),
         Op::ReserveSeqs(seqs) => {
             let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
             for (map, at_least) in seqs {
@@ -362,82 +375,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::Spill(spills) => crate::spill::write(txn, spills).map(|_| Reply::Done),
+        Op::ForgetFeed(map) => crate::spill::forget(txn, &map).map(|()| Reply::Done),
         Op::Flush => Ok(Reply::Done),
     }
-}
-
-/// Adds or removes a membership; answers whether anything changed.
-fn set_member(
-    txn: &WriteTransaction,
-    map: &MapId,
-    player: &PlayerId,
-    member: bool,
-) -> Result<bool, StoreError> {
-    let mut members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
-    let mut memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
-    let key = (map.as_str(), player.as_str());
-    let was = members.get(key).map_err(db_err)?.is_some();
-    if was == member {
-        return Ok(false);
-    }
-    if member {
-        members.insert(key, ()).map_err(db_err)?;
-        memberships.insert((player.as_str(), map.as_str()), ()).map_err(db_err)?;
-    } else {
-        members.remove(key).map_err(db_err)?;
-        memberships.remove((player.as_str(), map.as_str())).map_err(db_err)?;
-    }
-    crate::public::member_changed(txn, map, member)?;
-    Ok(true)
-}
-
-fn delete_player(txn: &WriteTransaction, player: &PlayerId) -> Result<Vec<MapId>, StoreError> {
-    let id = player.as_str();
-    let Some(record) = txn
-        .open_table(codec::PLAYERS)
-        .map_err(db_err)?
-        .remove(id)
-        .map_err(db_err)?
-        .map(|v| PlayerRecord::decode(id, v.value()))
-        .transpose()?
-    else {
-        return Ok(Vec::new());
-    };
-    txn.open_table(codec::TOKENS).map_err(db_err)?.remove(&record.token_hash.0).map_err(db_err)?;
-    {
-        let mut owned = txn.open_table(codec::PLAYER_DEVICES).map_err(db_err)?;
-        let mut devices = txn.open_table(codec::DEVICES).map_err(db_err)?;
-        let ids: Vec<String> = owned
-            .range((id, "")..)
-            .map_err(db_err)?
-            .map(|row| row.map(|(key, _)| (key.value().0 == id).then(|| key.value().1.to_owned())))
-            .map_while(|row| row.transpose())
-            .collect::<Result<_, _>>()
-            .map_err(db_err)?;
-        for device in &ids {
-            owned.remove((id, device.as_str())).map_err(db_err)?;
-            devices.remove(device.as_str()).map_err(db_err)?;
-        }
-    }
-    let maps: Vec<MapId> = {
-        let memberships = txn.open_table(codec::MEMBERSHIPS).map_err(db_err)?;
-        let rows = memberships.range((id, "")..).map_err(db_err)?;
-        let mut maps = Vec::new();
-        for row in rows {
-            let (key, _) = row.map_err(db_err)?;
-            let (owner, map) = key.value();
-            if owner != id {
-                break;
-            }
-            maps.extend(MapId::parse(map));
-        }
-        maps
-    };
-    for map in &maps {
-        set_member(txn, map, player, false)?;
-    }
-    let mut points = txn.open_table(codec::TRAILS).map_err(db_err)?;
-    points.retain_in((id, i64::MIN, 0)..=(id, i64::MAX, u64::MAX), |_, _| false).map_err(db_err)?;
-    txn.open_table(codec::TRAIL_LEN).map_err(db_err)?.remove(id).map_err(db_err)?;
-    Ok(maps)
 }

@@ -147,6 +147,17 @@ impl ServeConfig {
         config.limits = Switch::Off;
         config
     }
+
+    /// How `--redis` and its companions connect.
+    pub fn redis_options(&self) -> marauder_redis::Options {
+        marauder_redis::Options {
+            urls: self.redis.clone(),
+            cluster: self.redis_cluster,
+            prefix: self.redis_prefix.clone(),
+            trail_retention: self.trail_retention,
+            recent_events: self.recent_events as usize,
+        }
+    }
 }
 
 /// Opens the backends and serves on `listener` until `shutdown`.
@@ -184,14 +195,7 @@ pub async fn run(
         false => shutdown,
     };
     if !config.redis.is_empty() {
-        let options = marauder_redis::Options {
-            urls: config.redis.clone(),
-            cluster: config.redis_cluster,
-            prefix: config.redis_prefix.clone(),
-            trail_retention: config.trail_retention,
-            recent_events: config.recent_events as usize,
-        };
-        let redis = marauder_redis::connect(&options, sink)
+        let redis = marauder_redis::connect(&config.redis_options(), sink)
             .await
             .with_context(|| format!("connecting to redis at {}", config.redis.join(",")))?;
         let app = Marauder::new(redis.store, redis.feed, Limits::default());

@@ -135,8 +135,83 @@ pub struct CreateDevice {
     pub name: String,
 }
 
+/// `POST /api/v1/sessions`: redeems a link code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemLinkCode {
+    pub code: String,
+}
+
+/// `PATCH /api/v1/players/me`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenamePlayer {
+    pub name: String,
+}
+
+/// `PATCH /api/v1/maps/{id}`: what to change; an absent field stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMap {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
 // ---------------------------------------------------------------------------------------
 // Responses.
+
+/// The answer to `POST /api/v1/players/me/link-codes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkCode {
+    pub code: String,
+    #[schema(value_type = i64)]
+    pub expires_at: Millis,
+}
+
+/// A signed-in session as listed: never its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: String,
+    #[schema(value_type = i64)]
+    pub created_at: Millis,
+    /// When the session last authenticated, to the minute; absent until it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub last_seen: Option<Millis>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+    /// The `User-Agent` that created the session (an addition to the contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+/// The answer to `GET /api/v1/players/me/sessions`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Sessions {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The answer to `POST /api/v1/maps/{id}/invite-code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InviteCodeAnswer {
+    pub invite_code: String,
+}
+
+/// The answer to `GET /api/v1/maps/{id}/preview` (an addition): what an invite screen shows
+/// before one joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MapPreview {
+    pub id: String,
+    pub name: String,
+    pub visibility: Visibility,
+    pub owner: PlayerSummary,
+    /// How many members it has.
+    pub members: u64,
+    /// Whether the caller is one of them.
+    pub member: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PlayerCreated {

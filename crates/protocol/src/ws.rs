@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{ErrorCode, LocationInput, PlayerLocation};
+use crate::{ErrorCode, LocationInput, PlayerLocation, Visibility};
 
 /// A frame from a client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -61,6 +61,8 @@ pub enum UnsubscribeReason {
     Left,
     Deleted,
     Slow,
+    /// The map's owner removed the player.
+    Removed,
 }
 
 /// One event of a map's sequence.
@@ -75,8 +77,32 @@ pub struct Event {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventBody {
     Location(PlayerLocation),
-    Joined { player: String, name: String },
-    Left { player: String, name: String },
+    Joined {
+        player: String,
+        name: String,
+    },
+    Left {
+        player: String,
+        name: String,
+        /// `true` when the map's owner removed the player; absent on a leave of one's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        removed: Option<bool>,
+    },
+    /// The player took a new name.
+    Renamed {
+        player: String,
+        name: String,
+    },
+    /// The owner renamed the map or changed its visibility, or ownership passed to another
+    /// member (`owner` is an addition to the contract).
+    MapUpdated {
+        name: String,
+        visibility: Visibility,
+        owner: String,
+    },
+    /// The map was deleted: its last event (an addition to the contract). Every subscription
+    /// to it ends right after, with reason `deleted`.
+    MapDeleted {},
 }
 
 impl EventBody {
@@ -86,14 +112,33 @@ impl EventBody {
             EventBody::Location(_) => "location",
             EventBody::Joined { .. } => "joined",
             EventBody::Left { .. } => "left",
+            EventBody::Renamed { .. } => "renamed",
+            EventBody::MapUpdated { .. } => "map_updated",
+            EventBody::MapDeleted {} => "map_deleted",
         }
     }
 
-    /// The player the event is about.
-    pub fn player(&self) -> &str {
+    /// The player the event is about, if it is about one.
+    pub fn player(&self) -> Option<&str> {
         match self {
-            EventBody::Location(l) => &l.player,
-            EventBody::Joined { player, .. } | EventBody::Left { player, .. } => player,
+            EventBody::Location(l) => Some(&l.player),
+            EventBody::Joined { player, .. }
+            | EventBody::Left { player, .. }
+            | EventBody::Renamed { player, .. } => Some(player),
+            EventBody::MapUpdated { .. } | EventBody::MapDeleted {} => None,
+        }
+    }
+
+    /// The subscriptions this event ends, and why: the removed or leaving player's, or
+    /// everyone's when the map is deleted.
+    pub fn ends(&self) -> Option<(Option<&str>, UnsubscribeReason)> {
+        match self {
+            EventBody::Left { player, removed: Some(true), .. } => {
+                Some((Some(player), UnsubscribeReason::Removed))
+            }
+            EventBody::Left { player, .. } => Some((Some(player), UnsubscribeReason::Left)),
+            EventBody::MapDeleted {} => Some((None, UnsubscribeReason::Deleted)),
+            _ => None,
         }
     }
 }
@@ -130,12 +175,50 @@ mod tests {
     fn encode_events_matches_serde() {
         let events = vec![
             Event { seq: 1, body: EventBody::Joined { player: "p".into(), name: "Ron \"W\"".into() } },
-            Event { seq: 2, body: EventBody::Left { player: "p".into(), name: "Ron".into() } },
+            Event { seq: 2, body: EventBody::Left { player: "p".into(), name: "Ron".into(), removed: None } },
+            Event {
+                seq: 3,
+                body: EventBody::Left { player: "p".into(), name: "Ron".into(), removed: Some(true) },
+            },
+            Event { seq: 4, body: EventBody::Renamed { player: "p".into(), name: "Ronald".into() } },
+            Event {
+                seq: 5,
+                body: EventBody::MapUpdated {
+                    name: "M".into(),
+                    visibility: Visibility::Private,
+                    owner: "o".into(),
+                },
+            },
+            Event { seq: 6, body: EventBody::MapDeleted {} },
         ];
         let expected = encode(&ServerMessage::Events { map: "m".into(), events: events.clone() });
         assert_eq!(encode_events("m", &events), expected);
         let back: ServerMessage = serde_json::from_str(&expected).unwrap();
         assert_eq!(back, ServerMessage::Events { map: "m".into(), events });
+    }
+
+    #[test]
+    fn the_second_wave_events_are_the_contracts_shapes() {
+        let encoded = |body| serde_json::to_value(Event { seq: 1, body }).unwrap();
+        assert_eq!(
+            encoded(EventBody::Left { player: "p".into(), name: "R".into(), removed: Some(true) }),
+            serde_json::json!({"seq":1,"kind":"left","player":"p","name":"R","removed":true})
+        );
+        assert_eq!(
+            encoded(EventBody::Left { player: "p".into(), name: "R".into(), removed: None }),
+            serde_json::json!({"seq":1,"kind":"left","player":"p","name":"R"})
+        );
+        assert_eq!(
+            encoded(EventBody::MapUpdated {
+                name: "M".into(),
+                visibility: Visibility::Public,
+                owner: "o".into()
+            }),
+            serde_json::json!({"seq":1,"kind":"map_updated","name":"M","visibility":"public","owner":"o"})
+        );
+        assert_eq!(encoded(EventBody::MapDeleted {}), serde_json::json!({"seq":1,"kind":"map_deleted"}));
+        let reason = serde_json::to_value(UnsubscribeReason::Removed).unwrap();
+        assert_eq!(reason, serde_json::json!("removed"));
     }
 
     #[test]

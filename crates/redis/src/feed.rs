@@ -8,8 +8,10 @@ mod listener;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marauder_core::protocol::{EventBody, PlayerLocation};
-use marauder_core::{Change, EventSink, Feed, Listening, MapId, Replay, Snapshot, StoreError};
+use marauder_core::protocol::PlayerLocation;
+use marauder_core::{
+    Change, EventSink, Feed, Latest, Listening, MapId, Membership, Notice, Replay, Snapshot, StoreError,
+};
 use redis::Script;
 
 use crate::conn::{Conn, decode_err, ping, store_err};
@@ -18,35 +20,51 @@ use crate::keys::Keys;
 use self::listener::Listener;
 
 /// Gives the change the map's next seq, appends it to the stream, applies it to the latest
-/// locations and publishes it, all at once. A location from a non-member publishes nothing.
-/// KEYS: members, seq, events, latest, latest_ts.
-/// ARGV: kind, player, event JSON without its seq, ts, location JSON or '', stream length,
-/// channel, '1' for sharded pub/sub.
+/// locations and publishes it, all at once. It decides nothing: ARGV carries what the core's
+/// [`Change`] says. KEYS: members, seq, events, latest, latest_ts, the map's record.
+/// ARGV: [1] the player who must be a member ('' for none), [2] '1' if the map must still
+/// exist, [3] what happens to the latest locations ('offer', 'remove', 'clear' or ''),
+/// [4] its player, [5] its ts, [6] its location JSON, [7] the event JSON without its seq,
+/// [8] stream length, [9] channel, [10] '1' for sharded pub/sub, [11] seconds after which the
+/// map's seq and stream expire ('' for never).
 const PUBLISH: &str = r#"
-local kind, player = ARGV[1], ARGV[2]
-if kind == 'location' and redis.call('SISMEMBER', KEYS[1], player) == 0 then
+if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
+  return false
+end
+if ARGV[2] == '1' and redis.call('EXISTS', KEYS[6]) == 0 then
   return false
 end
 local seq = redis.call('INCR', KEYS[2])
-local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[6], seq .. '-1', 'e', event)
-if kind == 'left' then
+local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[7], 2)
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[8], seq .. '-1', 'e', event)
+local latest, player = ARGV[3], ARGV[4]
+if latest == 'offer' then
+  local prev = redis.call('HGET', KEYS[5], player)
+  if not prev or tonumber(prev) <= tonumber(ARGV[5]) then
+    redis.call('HSET', KEYS[4], player, ARGV[6])
+    redis.call('HSET', KEYS[5], player, ARGV[5])
+  end
+elseif latest == 'remove' then
   redis.call('HDEL', KEYS[4], player)
   redis.call('HDEL', KEYS[5], player)
-elseif ARGV[5] ~= '' then
-  local prev = redis.call('HGET', KEYS[5], player)
-  if not prev or tonumber(prev) <= tonumber(ARGV[4]) then
-    redis.call('HSET', KEYS[4], player, ARGV[5])
-    redis.call('HSET', KEYS[5], player, ARGV[4])
-  end
+elseif latest == 'clear' then
+  redis.call('DEL', KEYS[4], KEYS[5])
 end
-if ARGV[8] == '1' then
-  redis.call('SPUBLISH', ARGV[7], event)
+if ARGV[11] ~= '' then
+  redis.call('EXPIRE', KEYS[2], ARGV[11])
+  redis.call('EXPIRE', KEYS[3], ARGV[11])
+end
+if ARGV[10] == '1' then
+  redis.call('SPUBLISH', ARGV[9], event)
 else
-  redis.call('PUBLISH', ARGV[7], event)
+  redis.call('PUBLISH', ARGV[9], event)
 end
 return seq
 "#;
+
+/// How long a deleted map's seq and recent events outlive it: a handler that missed the
+/// last events (a dropped subscription connection) can still read them from the stream.
+const DELETED_MAP_LINGERS_SECS: u64 = 3600;
 
 /// KEYS: seq, latest. Returns {seq, [location JSON]}.
 const SNAPSHOT: &str = r"
@@ -113,6 +131,13 @@ impl RedisFeed {
     }
 }
 
+impl RedisFeed {
+    /// Follows the notices channel: done once before the handler serves.
+    pub(crate) async fn follow_notices(&self) -> Result<(), StoreError> {
+        self.listener.clone().follow_notices().await
+    }
+}
+
 fn decode_locations(values: Vec<String>) -> Result<Vec<PlayerLocation>, StoreError> {
     let mut locations = values
         .iter()
@@ -129,17 +154,17 @@ fn json(value: &impl serde::Serialize) -> String {
 #[async_trait]
 impl Feed for RedisFeed {
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError> {
-        let (kind, player, latest, body) = match change {
-            Change::Location(location) => {
-                let latest = Some(location.clone());
-                ("location", location.player.clone(), latest, EventBody::Location(location))
-            }
-            Change::Joined { player, name, latest } => {
-                ("joined", player.clone(), latest, EventBody::Joined { player, name })
-            }
-            Change::Left { player, name } => ("left", player.clone(), None, EventBody::Left { player, name }),
+        let kind = change.kind();
+        let required = change.requires_member().unwrap_or_default().to_owned();
+        // The store deletes the map before its last event: that one alone publishes to a map
+        // without a record, and every other change after it publishes nothing.
+        let deleted = change.membership() == Membership::Clear;
+        let (latest, player, ts, location) = match change.latest() {
+            Latest::Unchanged => ("", String::new(), 0, String::new()),
+            Latest::Offer(location) => ("offer", location.player.clone(), location.fix.ts, json(location)),
+            Latest::Remove(player) => ("remove", player.to_owned(), 0, String::new()),
+            Latest::Clear => ("clear", String::new(), 0, String::new()),
         };
-        let ts = latest.as_ref().map_or(0, |l| l.fix.ts);
         let seq: Option<u64> = self
             .publish
             .key(self.keys.members(map))
@@ -147,14 +172,18 @@ impl Feed for RedisFeed {
             .key(self.keys.events(map))
             .key(self.keys.latest(map))
             .key(self.keys.latest_ts(map))
-            .arg(kind)
+            .key(self.keys.map(map))
+            .arg(required)
+            .arg(if deleted { "0" } else { "1" })
+            .arg(latest)
             .arg(player)
-            .arg(json(&body))
             .arg(ts)
-            .arg(latest.as_ref().map(json).unwrap_or_default())
+            .arg(location)
+            .arg(json(&change.into_body()))
             .arg(self.recent_events)
             .arg(self.keys.channel(map))
             .arg(if self.conn.is_cluster() { "1" } else { "0" })
+            .arg(if deleted { DELETED_MAP_LINGERS_SECS.to_string() } else { String::new() })
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_err)?;
@@ -194,6 +223,17 @@ impl Feed for RedisFeed {
 
     async fn listen(&self, map: &MapId) -> Result<Listening, StoreError> {
         self.listener.listen(map).await
+    }
+
+    /// Published on the notices channel, which every handler's listener follows.
+    async fn announce(&self, notice: Notice) -> Result<(), StoreError> {
+        let command = if self.conn.is_cluster() { "SPUBLISH" } else { "PUBLISH" };
+        redis::cmd(command)
+            .arg(self.keys.notices())
+            .arg(notice.encode())
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(store_err)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -4,6 +4,25 @@
 
 use marauder_core::{DeviceId, MapId, PlayerId, TokenHash};
 
+/// A token's or a link code's hash as 64 lowercase hex digits: how keys and the session index
+/// name it.
+pub fn hex(hash: &TokenHash) -> String {
+    hash.0.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The hash [`hex`] wrote, or `None` for anything else.
+pub fn parse_hex(hex: &str) -> Option<TokenHash> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (byte, pair) in hash.iter_mut().zip(bytes.chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(TokenHash(hash))
+}
+
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
@@ -54,13 +73,21 @@ impl Keys {
         self.of_player(id, ":n")
     }
 
-    /// SHA-256 of a token (hex) → player id.
+    /// Hash session id → the hex of its token's hash: the player's sessions, for listing and
+    /// revoking (an index: a listed session whose token key is gone is skipped).
+    pub fn player_sessions(&self, id: &PlayerId) -> String {
+        self.of_player(id, ":sessions")
+    }
+
+    /// SHA-256 of a token (hex) → the session's record, JSON: the authority on a session.
+    /// Written before sessions, the value was the bare player id (migrated when next read).
     pub fn token(&self, hash: &TokenHash) -> String {
-        let mut key = format!("{}:t:", self.prefix);
-        for byte in hash.0 {
-            key.push_str(&format!("{byte:02x}"));
-        }
-        key
+        format!("{}:t:{}", self.prefix, hex(hash))
+    }
+
+    /// SHA-256 of a link code (hex) → its record, JSON, expiring with the code.
+    pub fn link_code(&self, hash: &TokenHash) -> String {
+        format!("{}:l:{}", self.prefix, hex(hash))
     }
 
     /// The map's record, JSON.
@@ -71,6 +98,13 @@ impl Keys {
     /// Set of member ids: the authority on membership.
     pub fn members(&self, id: &MapId) -> String {
         self.of_map(id, ":members")
+    }
+
+    /// Sorted set of member ids scored by the map's membership version when they joined: the
+    /// join order (written with the member set; a member missing from it joined before it
+    /// existed and counts as earliest).
+    pub fn joined(&self, id: &MapId) -> String {
+        self.of_map(id, ":joined")
     }
 
     /// The last seq handed out.
@@ -96,6 +130,12 @@ impl Keys {
     /// The map's pub/sub channel (sharded in a cluster).
     pub fn channel(&self, id: &MapId) -> String {
         self.of_map(id, ":live")
+    }
+
+    /// The channel of notices for every handler (revoked sessions, deleted and renamed
+    /// players): one slot, sharded in a cluster; rare, so one shard carries them all.
+    pub fn notices(&self) -> String {
+        format!("{}:{{notices}}", self.prefix)
     }
 
     /// The map a channel belongs to.
@@ -140,9 +180,27 @@ mod tests {
         let channel = keys.channel(&map);
         assert_eq!(keys.map_of_channel(&channel), Some(map.clone()));
         let tag = format!("{{{map}}}");
-        for key in [keys.map(&map), keys.members(&map), keys.seq(&map), keys.events(&map), channel] {
+        let per_map = [keys.map(&map), keys.members(&map), keys.joined(&map), keys.membership_version(&map)];
+        for key in per_map.into_iter().chain([keys.seq(&map), keys.events(&map), keys.latest(&map), channel])
+        {
             assert!(key.contains(&tag), "{key}");
         }
         assert_eq!(Keys::new("other").map_of_channel(&keys.channel(&map)), None);
+    }
+
+    #[test]
+    fn a_players_keys_share_its_tag_and_hashes_round_trip_through_hex() {
+        let keys = Keys::new("mr");
+        let player = PlayerId::generate();
+        let tag = format!("{{{player}}}");
+        for key in [keys.player(&player), keys.player_maps(&player), keys.player_sessions(&player)] {
+            assert!(key.contains(&tag), "{key}");
+        }
+        let hash = TokenHash::of("mrd_anything");
+        assert_eq!(hex(&hash).len(), 64);
+        assert_eq!(parse_hex(&hex(&hash)).map(|h| h.0), Some(hash.0));
+        assert_eq!(keys.token(&hash), format!("mr:t:{}", hex(&hash)));
+        assert!(parse_hex("zz").is_none());
+        assert!(parse_hex(&"g".repeat(64)).is_none());
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! - Every key of a player is tagged `{<player id>}` and every key of a map `{<map id>}`
 //!   ([`keys`]): each step of an operation runs on one shard, atomically.
-//! - A publish is one script on the map's shard: membership check, `INCR` of the seq, `XADD`
-//!   to the capped stream of recent events, the latest location, and `PUBLISH` (`SPUBLISH` in
-//!   a cluster) on the map's channel. Two handlers never hand out the same seq, and any
+//! - A publish is one script on the map's shard that executes what the core's `Change` says
+//!   (the member it requires, its effect on the latest locations): `INCR` of the seq, `XADD`
+//!   to the capped stream of recent events, the latest locations, and `PUBLISH` (`SPUBLISH`
+//!   in a cluster) on the map's channel; a deleted map takes its last event and no other. Two handlers never hand out the same seq, and any
 //!   handler can resume any client from the stream.
 //! - Two connections, each reconnecting by itself: one multiplexed for commands, one (RESP3)
 //!   for subscriptions, which resubscribes after a reconnect and catches up from the streams.
@@ -104,5 +105,6 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
     store.migrate_public_index().await?;
     let pushes = (pushes, received);
     let feed = Arc::new(RedisFeed::new(commands, subscriptions, pushes, keys, options.recent_events, sink));
+    feed.follow_notices().await?;
     Ok(Redis { store, feed })
 }

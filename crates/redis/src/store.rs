@@ -2,6 +2,10 @@
 //! shard of a cluster; an operation that spans a player and a map takes its steps in an order
 //! where an interruption (Redis lost between two steps) leaves nothing a reader can see:
 //! the map side is the authority on membership, written last on a join and first on a leave.
+//! Sessions and link codes are in [`sessions`], maps and memberships in [`maps`].
+
+mod maps;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -9,8 +13,8 @@ use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use marauder_core::protocol::{Fix, Millis, Visibility};
 use marauder_core::{
-    DeviceId, DeviceRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor, Store, StoreError,
-    TokenHash,
+    DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
+    SessionId, SessionRecord, Store, StoreError, TokenHash,
 };
 use redis::{AsyncCommands, Script};
 
@@ -37,13 +41,20 @@ pub struct RedisStore {
     keys: Keys,
     retention: u64,
     append_trail: Script,
+    scripts: Scripts,
     public: PublicIndex,
+}
+
+struct Scripts {
+    sessions: sessions::Scripts,
+    maps: maps::Scripts,
 }
 
 impl RedisStore {
     pub(crate) fn new(conn: Conn, keys: Keys, retention: u64) -> RedisStore {
         let public = PublicIndex::new(keys.clone());
-        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL), public }
+        let scripts = Scripts { sessions: sessions::Scripts::new(), maps: maps::Scripts::new() };
+        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL), scripts, public }
     }
 
     fn conn(&self) -> Conn {
@@ -56,58 +67,8 @@ impl RedisStore {
         Ok(ids.iter().filter_map(|id| MapId::parse(id)).collect())
     }
 
-    /// Moves the public maps of a deployment older than the public index into it, once.
-    pub(crate) async fn migrate_public_index(&self) -> Result<()> {
-        let ids: Vec<String> = self.conn().smembers(self.keys.legacy_public()).await.map_err(store_err)?;
-        for map in ids.iter().filter_map(|id| MapId::parse(id)) {
-            let (members, version, record): (u64, u64, Option<Vec<u8>>) = redis::pipe()
-                .atomic()
-                .scard(self.keys.members(&map))
-                .incr(self.keys.membership_version(&map), 1)
-                .get(self.keys.map(&map))
-                .query_async(&mut self.conn())
-                .await
-                .map_err(store_err)?;
-            let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose()?;
-            let listed = record.is_some_and(|r| r.visibility == Visibility::Public);
-            self.public.set(&mut self.conn(), &map, version, members, listed).await?;
-        }
-        if !ids.is_empty() {
-            tracing::info!(maps = ids.len(), "moved the public maps into the public index");
-            let _: () = self.conn().del(self.keys.legacy_public()).await.map_err(store_err)?;
-        }
-        Ok(())
-    }
-
-    /// Adds or removes one membership in one step on the map's slot that also counts the
-    /// members and versions the change, then moves the map in the public index.
-    async fn change_membership(&self, map: &MapId, player: &PlayerId, joined: bool) -> Result<bool> {
-        let mut step = redis::pipe();
-        step.atomic();
-        if joined {
-            step.sadd(self.keys.members(map), player.as_str());
-        } else {
-            step.srem(self.keys.members(map), player.as_str());
-        }
-        let (changed, members, version, record): (u64, u64, u64, Option<Vec<u8>>) = step
-            .scard(self.keys.members(map))
-            .incr(self.keys.membership_version(map), 1)
-            .get(self.keys.map(map))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        // The membership is changed: whatever happens to the index now, the caller must go on
-        // to announce it. The index is one step on another slot, kept by version, so it is
-        // also written when nothing changed (a retry repairs a step that failed before), and
-        // a failure only leaves the listing a step behind until the map's next change.
-        let record = record.map(|bytes| MapRecord::decode(map.as_str(), &bytes)).transpose();
-        if let Ok(Some(record)) = record
-            && record.visibility == Visibility::Public
-            && let Err(err) = self.public.set(&mut self.conn(), map, version, members, true).await
-        {
-            tracing::warn!(%map, error = %err, "the public map index could not follow a membership change");
-        }
-        Ok(changed == 1)
+    async fn player_bytes(&self, id: &PlayerId) -> Result<Option<Vec<u8>>> {
+        self.conn().get(self.keys.player(id)).await.map_err(store_err)
     }
 }
 
@@ -118,52 +79,58 @@ fn decode_point(member: &str) -> Result<Fix> {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn create_player(&self, player: PlayerRecord) -> Result<()> {
-        // The record first: until the token points at it, nobody can reach it.
+    async fn create_player(&self, player: PlayerRecord, session: SessionRecord) -> Result<()> {
+        // The record first: until a token points at it, nobody can reach it.
         let _: () =
             self.conn().set(self.keys.player(&player.id), player.encode()).await.map_err(store_err)?;
-        let _: () = self
-            .conn()
-            .set(self.keys.token(&player.token_hash), player.id.as_str())
-            .await
-            .map_err(store_err)?;
-        Ok(())
+        self.put_session(&session).await
     }
 
     async fn player(&self, id: &PlayerId) -> Result<Option<PlayerRecord>> {
-        let bytes: Option<Vec<u8>> = self.conn().get(self.keys.player(id)).await.map_err(store_err)?;
+        let bytes = self.player_bytes(id).await?;
         bytes.map(|b| PlayerRecord::decode(id.as_str(), &b)).transpose()
     }
 
-    async fn player_by_token(&self, hash: &TokenHash) -> Result<Option<PlayerRecord>> {
-        let id: Option<String> = self.conn().get(self.keys.token(hash)).await.map_err(store_err)?;
-        match id.as_deref().and_then(PlayerId::parse) {
-            Some(id) => self.player(&id).await,
-            None => Ok(None),
-        }
+    async fn rename_player(&self, id: &PlayerId, name: &str) -> Result<bool> {
+        let Some(record) = self.player(id).await? else {
+            return Ok(false);
+        };
+        // XX: a player deleted meanwhile is not brought back. Nothing else of the record
+        // changes, so a racing rename simply lands first or last.
+        let renamed = PlayerRecord { name: name.to_owned(), ..record };
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.keys.player(id))
+            .arg(renamed.encode())
+            .arg("XX")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        Ok(set.is_some())
     }
 
     async fn delete_player(&self, id: &PlayerId) -> Result<Vec<MapId>> {
-        let Some(record) = self.player(id).await? else {
+        let Some(bytes) = self.player_bytes(id).await? else {
             return Ok(Vec::new());
         };
         // The service has left every map by now; what is left joined meanwhile. (The
         // player's index may name maps it is no longer in: those need no `left`.)
         let mut maps = Vec::new();
         for map in self.map_ids(id).await? {
-            if self.change_membership(&map, id, false).await? {
+            if self.change_membership(&map, id, false).await? == Some(true) {
                 maps.push(map);
             }
         }
         for device in self.devices_of(id).await? {
             let _: () = self.conn().del(self.keys.device(&device.id)).await.map_err(store_err)?;
         }
-        // The token last: until it is gone, the player can still retry.
+        // The sessions before the record: interrupted, a session that still works can retry.
+        self.revoke_all(id, PlayerRecord::legacy_token_hash(&bytes)).await?;
         let _: () = redis::pipe()
             .atomic()
             .del(&[
                 self.keys.player_maps(id),
                 self.keys.player_devices(id),
+                self.keys.player_sessions(id),
                 self.keys.trail(id),
                 self.keys.trail_counter(id),
             ])
@@ -171,8 +138,35 @@ impl Store for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        let _: () = self.conn().del(self.keys.token(&record.token_hash)).await.map_err(store_err)?;
         Ok(maps)
+    }
+
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<(SessionRecord, PlayerRecord)>> {
+        self.find_session(hash).await
+    }
+
+    async fn create_session(&self, session: SessionRecord) -> Result<()> {
+        self.put_session(&session).await
+    }
+
+    async fn sessions_of(&self, player: &PlayerId) -> Result<Vec<SessionRecord>> {
+        self.list_sessions(player).await
+    }
+
+    async fn touch_session(&self, session: &SessionRecord) -> Result<()> {
+        self.touch(session).await
+    }
+
+    async fn delete_session(&self, player: &PlayerId, id: &SessionId) -> Result<Option<SessionRecord>> {
+        self.revoke(player, id).await
+    }
+
+    async fn create_link_code(&self, code: LinkCodeRecord) -> Result<()> {
+        self.put_link_code(&code).await
+    }
+
+    async fn take_link_code(&self, hash: &TokenHash) -> Result<Option<LinkCodeRecord>> {
+        self.take_code(hash).await
     }
 
     async fn create_device(&self, device: DeviceRecord) -> Result<()> {
@@ -233,28 +227,20 @@ impl Store for RedisStore {
     }
 
     async fn create_map(&self, map: MapRecord) -> Result<()> {
-        // The indexes first (a listed map that does not exist is skipped), then the map with
-        // its first member in one step: membership version 1, which the index's 0 precedes.
-        if map.visibility == Visibility::Public {
-            self.public.set(&mut self.conn(), &map.id, 0, 1, true).await?;
-        }
-        let _: () =
-            self.conn().sadd(self.keys.player_maps(&map.owner), map.id.as_str()).await.map_err(store_err)?;
-        let _: () = redis::pipe()
-            .atomic()
-            .set(self.keys.map(&map.id), map.encode())
-            .sadd(self.keys.members(&map.id), map.owner.as_str())
-            .incr(self.keys.membership_version(&map.id), 1)
-            .ignore()
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        Ok(())
+        self.put_map(&map).await
     }
 
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>> {
         let bytes: Option<Vec<u8>> = self.conn().get(self.keys.map(id)).await.map_err(store_err)?;
         bytes.map(|b| MapRecord::decode(id.as_str(), &b)).transpose()
+    }
+
+    async fn update_map(&self, map: MapRecord) -> Result<bool> {
+        self.replace_map(&map).await
+    }
+
+    async fn delete_map(&self, id: &MapId) -> Result<bool> {
+        self.remove_map(id).await
     }
 
     async fn public_maps(
@@ -269,9 +255,7 @@ impl Store for RedisStore {
     }
 
     async fn members(&self, map: &MapId) -> Result<Vec<(PlayerId, String)>> {
-        let ids: Vec<String> = self.conn().smembers(self.keys.members(map)).await.map_err(store_err)?;
-        let mut ids: Vec<PlayerId> = ids.iter().filter_map(|id| PlayerId::parse(id)).collect();
-        ids.sort();
+        let ids = self.member_ids(map).await?;
         let players = try_join_all(ids.iter().map(|id| self.player(id))).await?;
         Ok(players.into_iter().flatten().map(|p| (p.id, p.name)).collect())
     }
@@ -299,12 +283,11 @@ impl Store for RedisStore {
     }
 
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let _: () = self.conn().sadd(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
-        self.change_membership(map, player, true).await
+        self.join(map, player).await
     }
 
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool> {
-        let removed = self.change_membership(map, player, false).await?;
+        let removed = self.change_membership(map, player, false).await? == Some(true);
         let _: () = self.conn().srem(self.keys.player_maps(player), map.as_str()).await.map_err(store_err)?;
         Ok(removed)
     }

@@ -1,46 +1,155 @@
-//! The WebSocket sessions of each player on this handler: enforces the per-player cap, and
-//! ends a player's sessions when the player is deleted.
+//! The WebSocket sockets of each player on this handler: enforces the per-player cap, ends a
+//! player's sockets when the player is deleted and one session's when that session (its token)
+//! is revoked, and keeps the player's current name in one cell its sockets share, so that a
+//! rename reaches the `location` events they publish from then on.
+//!
+//! It knows players, sessions and sockets on this handler only; what happens on another
+//! handler reaches it as a [`Notice`] through the feed (`Connections::apply`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use marauder_core::PlayerId;
+use marauder_core::{Notice, Player, PlayerId, SessionId};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
 pub struct Connections {
-    players: Mutex<HashMap<PlayerId, Vec<(u64, CancellationToken)>>>,
-    next: std::sync::atomic::AtomicU64,
+    players: Mutex<HashMap<PlayerId, PlayerSockets>>,
+    next: AtomicU64,
 }
 
-/// A registered session; dropping it unregisters. `ended` fires when the player is deleted.
+struct PlayerSockets {
+    name: Arc<NameCell>,
+    sockets: Vec<Socket>,
+}
+
+struct Socket {
+    id: u64,
+    /// The session whose token opened it (`None`: not opened by a token).
+    session: Option<SessionId>,
+    deleted: CancellationToken,
+    revoked: CancellationToken,
+}
+
+/// A registered socket; dropping it unregisters.
 pub struct Registration {
     connections: Arc<Connections>,
     player: PlayerId,
     id: u64,
-    pub ended: CancellationToken,
+    /// Fires when the player is deleted.
+    pub deleted: CancellationToken,
+    /// Fires when the session that opened the socket is revoked.
+    pub revoked: CancellationToken,
+    /// The player's current name, shared by its sockets on this handler.
+    pub name: Arc<NameCell>,
+}
+
+/// A player's name, changed by a rename and read by its sockets: a version read lock-free on
+/// the location path, the name copied only when the version moved.
+pub struct NameCell {
+    version: AtomicU64,
+    name: Mutex<String>,
+}
+
+impl NameCell {
+    fn new(name: &str) -> NameCell {
+        NameCell { version: AtomicU64::new(0), name: Mutex::new(name.to_owned()) }
+    }
+
+    /// Sets the name; answers the one it replaces.
+    pub fn set(&self, name: &str) -> String {
+        let mut current = self.name.lock().unwrap();
+        if *current == name {
+            return current.clone();
+        }
+        // Bumped under the lock: a reader that sees the new version reads the new name.
+        self.version.fetch_add(1, Ordering::Release);
+        std::mem::replace(&mut *current, name.to_owned())
+    }
+
+    /// The name, if it changed since the version `seen` (which it then advances).
+    pub fn changed(&self, seen: &mut u64) -> Option<String> {
+        if self.version.load(Ordering::Acquire) == *seen {
+            return None;
+        }
+        let current = self.name.lock().unwrap();
+        *seen = self.version.load(Ordering::Acquire);
+        Some(current.clone())
+    }
+
+    /// The version a socket starts from: changes before it are already in its name.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
 }
 
 impl Connections {
-    /// Registers a session, unless the player already has `cap` of them.
-    pub fn register(self: &Arc<Self>, player: &PlayerId, cap: usize) -> Option<Registration> {
-        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ended = CancellationToken::new();
+    /// Registers a socket of `player` (opened by `player.session`), unless the player already
+    /// has `cap` of them. The first socket of a player brings its name; later ones share it.
+    pub fn register(self: &Arc<Self>, player: &Player, cap: usize) -> Option<Registration> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut players = self.players.lock().unwrap();
-        let sessions = players.entry(player.clone()).or_default();
-        if sessions.len() >= cap {
+        let entry = players.entry(player.id.clone()).or_insert_with(|| PlayerSockets {
+            name: Arc::new(NameCell::new(&player.name)),
+            sockets: Vec::new(),
+        });
+        if entry.sockets.len() >= cap {
+            if entry.sockets.is_empty() {
+                players.remove(&player.id);
+            }
             return None;
         }
-        sessions.push((id, ended.clone()));
+        let socket = Socket {
+            id,
+            session: player.session.clone(),
+            deleted: CancellationToken::new(),
+            revoked: CancellationToken::new(),
+        };
+        let registration = Registration {
+            connections: self.clone(),
+            player: player.id.clone(),
+            id,
+            deleted: socket.deleted.clone(),
+            revoked: socket.revoked.clone(),
+            name: entry.name.clone(),
+        };
+        entry.sockets.push(socket);
         crate::metrics::websockets_changed(1.0);
-        Some(Registration { connections: self.clone(), player: player.clone(), id, ended })
+        Some(registration)
     }
 
-    /// Ends every session of the player.
+    /// Ends every socket of the player (deleted).
     pub fn end_all(&self, player: &PlayerId) {
-        if let Some(sessions) = self.players.lock().unwrap().get(player) {
-            sessions.iter().for_each(|(_, ended)| ended.cancel());
+        if let Some(entry) = self.players.lock().unwrap().get(player) {
+            entry.sockets.iter().for_each(|socket| socket.deleted.cancel());
         }
+    }
+
+    /// Ends the sockets that `session` of the player opened (revoked).
+    pub fn end_session(&self, player: &PlayerId, session: &SessionId) {
+        if let Some(entry) = self.players.lock().unwrap().get(player) {
+            let opened_by = |socket: &&Socket| socket.session.as_ref() == Some(session);
+            entry.sockets.iter().filter(opened_by).for_each(|socket| socket.revoked.cancel());
+        }
+    }
+
+    /// Does what a notice from any handler (this one included) asks of this one's sockets.
+    pub fn apply(&self, notice: &Notice) {
+        match notice {
+            Notice::SessionRevoked { player, session } => self.end_session(player, session),
+            Notice::PlayerDeleted { player } => self.end_all(player),
+            Notice::Renamed { player, name } => {
+                if let Some(cell) = self.name(player) {
+                    cell.set(name);
+                }
+            }
+        }
+    }
+
+    /// The player's name cell, if it has sockets here.
+    pub fn name(&self, player: &PlayerId) -> Option<Arc<NameCell>> {
+        self.players.lock().unwrap().get(player).map(|entry| entry.name.clone())
     }
 }
 
@@ -48,11 +157,77 @@ impl Drop for Registration {
     fn drop(&mut self) {
         crate::metrics::websockets_changed(-1.0);
         let mut players = self.connections.players.lock().unwrap();
-        if let Some(sessions) = players.get_mut(&self.player) {
-            sessions.retain(|(id, _)| *id != self.id);
-            if sessions.is_empty() {
+        if let Some(entry) = players.get_mut(&self.player) {
+            entry.sockets.retain(|socket| socket.id != self.id);
+            if entry.sockets.is_empty() {
                 players.remove(&self.player);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(id: &str, name: &str, session: Option<&str>) -> Player {
+        Player {
+            id: PlayerId::parse(id).unwrap(),
+            name: name.into(),
+            session: session.map(|s| SessionId::parse(s).unwrap()),
+        }
+    }
+
+    #[test]
+    fn revoking_a_session_ends_its_sockets_and_no_other() {
+        let connections = Arc::new(Connections::default());
+        let laptop = player("ppppppppppppppp1", "Ron", Some("ssssssssssssss01"));
+        let phone = player("ppppppppppppppp1", "Ron", Some("ssssssssssssss02"));
+        let other = player("ppppppppppppppp2", "Ginny", Some("ssssssssssssss01"));
+        let (a, b) = (connections.register(&laptop, 16).unwrap(), connections.register(&laptop, 16).unwrap());
+        let c = connections.register(&phone, 16).unwrap();
+        let d = connections.register(&other, 16).unwrap();
+        let session = laptop.session.clone().unwrap();
+        connections.apply(&Notice::SessionRevoked { player: laptop.id.clone(), session });
+        let revoked = [&a, &b, &c, &d].map(|r| r.revoked.is_cancelled());
+        assert_eq!(revoked, [true, true, false, false], "only the laptop session's two sockets");
+        assert!([&a, &b, &c, &d].iter().all(|r| !r.deleted.is_cancelled()));
+        connections.apply(&Notice::PlayerDeleted { player: laptop.id.clone() });
+        let deleted = [&a, &b, &c, &d].map(|r| r.deleted.is_cancelled());
+        assert_eq!(deleted, [true, true, true, false], "every socket of the player, no one else's");
+        assert!(!c.revoked.is_cancelled(), "a deletion is not a revocation");
+    }
+
+    #[test]
+    fn the_cap_counts_a_players_sockets_and_frees_on_drop() {
+        let connections = Arc::new(Connections::default());
+        let ron = player("ppppppppppppppp1", "Ron", None);
+        let first = connections.register(&ron, 2).unwrap();
+        let _second = connections.register(&ron, 2).unwrap();
+        assert!(connections.register(&ron, 2).is_none());
+        assert!(connections.register(&player("ppppppppppppppp2", "G", None), 2).is_some());
+        drop(first);
+        assert!(connections.register(&ron, 2).is_some());
+        assert!(connections.register(&player("ppppppppppppppp3", "H", None), 0).is_none());
+        assert!(connections.name(&PlayerId::parse("ppppppppppppppp3").unwrap()).is_none(), "no entry left");
+    }
+
+    #[test]
+    fn a_players_sockets_share_one_name_until_the_last_goes() {
+        let connections = Arc::new(Connections::default());
+        let ron = player("ppppppppppppppp1", "Ron", None);
+        let a = connections.register(&ron, 16).unwrap();
+        let b = connections.register(&player("ppppppppppppppp1", "stale", None), 16).unwrap();
+        let (mut seen_a, mut seen_b) = (a.name.version(), b.name.version());
+        assert_eq!(a.name.changed(&mut seen_a), None);
+        assert_eq!(connections.name(&ron.id).unwrap().set("Ronald"), "Ron", "the first socket's name");
+        assert_eq!(a.name.changed(&mut seen_a).as_deref(), Some("Ronald"));
+        assert_eq!(b.name.changed(&mut seen_b).as_deref(), Some("Ronald"));
+        assert_eq!(a.name.changed(&mut seen_a), None, "seen once");
+        connections.apply(&Notice::Renamed { player: ron.id.clone(), name: "Won-Won".into() });
+        assert_eq!(b.name.changed(&mut seen_b).as_deref(), Some("Won-Won"), "a notice from any handler");
+        drop((a, b));
+        let c = connections.register(&player("ppppppppppppppp1", "Ronnie", None), 16).unwrap();
+        assert_eq!(c.name.set("x"), "Ronnie", "a new first socket brings its own name");
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use marauder_core::protocol::ErrorCode;
-use marauder_core::{CoreError, Player};
+use marauder_core::{Client, CoreError, Player};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -47,6 +47,25 @@ fn query_token(parts: &Parts) -> Option<String> {
     }
     let Query(params) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri).ok()?;
     params.get("access_token").cloned()
+}
+
+/// The `User-Agent` the client sent, kept with a session it signs in (as text; bytes that are
+/// not UTF-8 replaced). The core cuts it to its length and drops control characters.
+pub struct UserAgent(pub Option<String>);
+
+impl UserAgent {
+    pub fn client(&self) -> Client<'_> {
+        Client { user_agent: self.0.as_deref() }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let value = parts.headers.get(header::USER_AGENT);
+        Ok(UserAgent(value.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())))
+    }
 }
 
 /// A JSON object body of type `T`.
@@ -187,3 +206,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
 #[cfg(test)]
 mod properties;
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderValue, Request};
+
+    use super::*;
+
+    async fn user_agent(value: Option<HeaderValue>) -> Option<String> {
+        let mut request = Request::builder().uri("/api/v1/players");
+        if let Some(value) = value {
+            request = request.header(header::USER_AGENT, value);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        let Ok(agent) = UserAgent::from_request_parts(&mut parts, &()).await;
+        agent.client().user_agent.map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn the_user_agent_reaches_the_core_as_sent() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(user_agent(Some(HeaderValue::from_static(firefox))).await.as_deref(), Some(firefox));
+        assert_eq!(user_agent(None).await, None);
+        // Bytes that are not visible ASCII are kept as text, not refused.
+        let utf8 = HeaderValue::from_bytes("Zauberstab/1.0 (Ölfeld)".as_bytes()).unwrap();
+        assert_eq!(user_agent(Some(utf8)).await.as_deref(), Some("Zauberstab/1.0 (Ölfeld)"));
+        let latin1 = HeaderValue::from_bytes(b"Ger\xe4t/2").unwrap();
+        assert_eq!(user_agent(Some(latin1)).await.as_deref(), Some("Ger\u{fffd}t/2"));
+    }
+}

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use marauder_core::protocol::{Event, EventBody, encode_events};
-use marauder_core::{EventSink, MapId};
+use marauder_core::protocol::{Event, EventBody, UnsubscribeReason, encode_events};
+use marauder_core::{EventSink, MapId, Notice};
 
+use crate::connections::Connections;
 use crate::outbox::Outbox;
 
 /// Consecutive events of one map, encoded once.
@@ -22,22 +23,35 @@ pub struct Batch {
     pub events: Vec<Arc<Event>>,
     /// The encoded `events` frame.
     pub frame: Utf8Bytes,
-    /// Index in `events` and player of every `left` event (usually none).
-    pub lefts: Vec<(usize, String)>,
+    /// Every event that ends subscriptions (usually none): a `left`, a `map_deleted`.
+    pub ends: Vec<End>,
+    /// Index in `events` of every `renamed` event (usually none).
+    pub renames: Vec<usize>,
+}
+
+/// An event of a batch after which subscriptions to the map end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    /// Its index in the batch's `events`.
+    pub index: usize,
+    /// Whose subscriptions end: the player's, or every subscriber's (`None`).
+    pub player: Option<String>,
+    pub reason: UnsubscribeReason,
 }
 
 impl Batch {
     pub fn new(map: MapId, events: Vec<Arc<Event>>) -> Batch {
         let frame = encode_events(map.as_str(), events.iter().map(|e| &**e)).into();
-        let lefts = events
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| match &e.body {
-                EventBody::Left { player, .. } => Some((i, player.clone())),
-                _ => None,
-            })
-            .collect();
-        Batch { map, events, frame, lefts }
+        let mut ends = Vec::new();
+        let mut renames = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            if let Some((player, reason)) = event.body.ends() {
+                ends.push(End { index, player: player.map(str::to_owned), reason });
+            } else if matches!(event.body, EventBody::Renamed { .. }) {
+                renames.push(index);
+            }
+        }
+        Batch { map, events, frame, ends, renames }
     }
 
     pub fn first_seq(&self) -> u64 {
@@ -51,6 +65,8 @@ impl Batch {
 
 pub struct Hub {
     me: Weak<Hub>,
+    /// This handler's WebSockets by player: where notices go.
+    connections: Arc<Connections>,
     topics: Mutex<HashMap<MapId, Arc<Topic>>>,
     window: Duration,
     next_sub: AtomicU64,
@@ -81,6 +97,7 @@ impl Hub {
     pub fn new(window: Duration) -> Arc<Hub> {
         Arc::new_cyclic(|me| Hub {
             me: me.clone(),
+            connections: Arc::default(),
             topics: Mutex::default(),
             window,
             next_sub: AtomicU64::new(1),
@@ -183,7 +200,18 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// The registry of this handler's WebSockets, which notices from every handler reach.
+    pub fn connections(&self) -> Arc<Connections> {
+        self.connections.clone()
+    }
+}
+
 impl EventSink for Hub {
+    fn notice(&self, notice: &Notice) {
+        self.connections.apply(notice);
+    }
+
     fn deliver(&self, map: &MapId, event: Arc<Event>) {
         let Some(topic) = self.topics.lock().unwrap().get(map).cloned() else {
             return; // No one here listens to this map.
@@ -247,6 +275,36 @@ mod tests {
         assert!(Arc::ptr_eq(&got_a[0], &got_b[0]), "the same batch, not a copy");
         assert_eq!((got_a[0].first_seq(), got_a[0].last_seq()), (1, 3));
         assert!(got_a[0].frame.as_str().starts_with(r#"{"type":"events","map":"m","events":[{"seq":1,"#));
+    }
+
+    #[test]
+    fn a_batch_knows_the_events_that_end_subscriptions_and_the_renames() {
+        let event = |seq, body| Arc::new(Event { seq, body });
+        let left = |player: &str, removed: bool| EventBody::Left {
+            player: player.into(),
+            name: "N".into(),
+            removed: removed.then_some(true),
+        };
+        let events = vec![
+            joined(1),
+            event(2, left("a", false)),
+            event(3, EventBody::Renamed { player: "b".into(), name: "B".into() }),
+            event(4, left("b", true)),
+            event(5, EventBody::MapDeleted {}),
+        ];
+        let batch = Batch::new(MapId::parse("m").unwrap(), events);
+        let end = |index, player: Option<&str>, reason| End { index, player: player.map(Into::into), reason };
+        assert_eq!(
+            batch.ends,
+            [
+                end(1, Some("a"), UnsubscribeReason::Left),
+                end(3, Some("b"), UnsubscribeReason::Removed),
+                end(4, None, UnsubscribeReason::Deleted),
+            ]
+        );
+        assert_eq!(batch.renames, [2]);
+        let common = Batch::new(MapId::parse("m").unwrap(), vec![joined(6), joined(7)]);
+        assert!(common.ends.is_empty() && common.renames.is_empty());
     }
 
     #[tokio::test]

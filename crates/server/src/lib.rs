@@ -120,8 +120,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let state = AppState {
         app: app.clone(),
+        connections: hub.connections(),
         hub,
-        connections: Arc::default(),
         limits: Arc::new(limits::Limits::new(&config.limits)),
         config: Arc::new(config),
         shutdown: shutdown.clone(),

@@ -91,8 +91,10 @@ mod tests {
     #[test]
     fn the_queue_never_holds_more_than_its_capacity() {
         let outbox = Outbox::new(1000);
-        let event =
-            Arc::new(Event { seq: 1, body: EventBody::Left { player: "p".into(), name: "n".into() } });
+        let event = Arc::new(Event {
+            seq: 1,
+            body: EventBody::Left { player: "p".into(), name: "n".into(), removed: None },
+        });
         let batch = Arc::new(Batch::new(MapId::parse("m").unwrap(), vec![event]));
         let len = batch.frame.len();
         let mut accepted = 0;

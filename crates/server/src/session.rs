@@ -1,5 +1,6 @@
 //! One WebSocket connection: reads the client's frames in order, writes what the hub queues
-//! on its [`Outbox`] (everything queued, then one flush), and closes with 1001 on shutdown.
+//! on its [`Outbox`] (everything queued, then one flush), and closes with 1001 on shutdown,
+//! 1008 when its player is deleted and 4001 when the session (token) that opened it is revoked.
 //! It answers the client's close frame with its own (RFC 6455's closing handshake), closes
 //! with 1002 on a protocol error and 1007 on text that is not UTF-8, and pings the client on
 //! an interval: a client that has sent nothing, not even a pong, since the previous ping is
@@ -8,7 +9,12 @@
 //! Per subscribed map it remembers the last seq it delivered, so every map's events reach
 //! the client exactly once and in order: frames already covered by a snapshot are skipped,
 //! a frame that overlaps is cut, and a gap (never expected, but possible with a remote
-//! broker) is filled from the feed or answered with a `reset` snapshot.
+//! broker) is filled from the feed or answered with a `reset` snapshot. An event that ends
+//! the subscription (its player's own `left`, the map's `map_deleted`) is the last one sent
+//! of that map, followed by `unsubscribed` with the reason (`cut`).
+//!
+//! The `location` events it publishes carry the player's current name: the one the
+//! registry's cell holds (a rename on this handler), or the one its own `renamed` event gave.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +37,8 @@ use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::hub::{self, Batch};
 use crate::outbox::{Outbox, Outgoing};
+use crate::session::cut::cut;
+use crate::session::liveness::Liveness;
 use crate::state::AppState;
 
 type Sink = SplitSink<WebSocket, Message>;
@@ -42,6 +50,9 @@ type Close = Option<(u16, &'static str)>;
 /// client must not be able to multiply without bound.
 pub const MAX_SUBSCRIPTIONS: usize = 256;
 
+/// The close code of a socket whose session was revoked (the contract's).
+pub const CLOSE_REVOKED: u16 = 4001;
+
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -49,6 +60,8 @@ pub struct Session {
     state: AppState,
     player: Player,
     registration: Registration,
+    /// The version of the registry's name cell that `player.name` reflects.
+    name_seen: u64,
     outbox: Arc<Outbox>,
     subs: HashMap<MapId, Sub>,
 }
@@ -64,14 +77,19 @@ struct Sub {
 impl Session {
     pub fn new(state: AppState, player: Player, registration: Registration) -> Session {
         let outbox = Outbox::new(state.config.outbox_bytes);
-        Session { state, player, registration, outbox, subs: HashMap::new() }
+        // Just authenticated, the name is the freshest there is: the player's other sockets
+        // here take it too.
+        registration.name.set(&player.name);
+        let name_seen = registration.name.version();
+        Session { state, player, registration, name_seen, outbox, subs: HashMap::new() }
     }
 
     #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
     pub async fn run(mut self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let shutdown = self.state.shutdown.clone();
-        let ended = self.registration.ended.clone();
+        let deleted = self.registration.deleted.clone();
+        let revoked = self.registration.revoked.clone();
         let outbox = self.outbox.clone();
         let mut alive = Liveness::new(self.state.config.ws_ping_interval);
         tracing::debug!("connected");
@@ -79,7 +97,8 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
-                _ = ended.cancelled() => break Some((close_code::POLICY, "player deleted")),
+                _ = deleted.cancelled() => break Some((close_code::POLICY, "player deleted")),
+                _ = revoked.cancelled() => break Some((CLOSE_REVOKED, "session revoked")),
                 _ = outbox.ready() => {
                     if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
                         break None;
@@ -152,6 +171,9 @@ impl Session {
                 Ok(())
             }
             ClientMessage::Location(input) => {
+                if let Some(name) = self.registration.name.changed(&mut self.name_seen) {
+                    self.player.name = name;
+                }
                 match self.state.app.post_location(&self.player, &input).await {
                     Ok(_) => Ok(()),
                     Err(err) => self.send_error(sink, err.into(), None).await,
@@ -194,7 +216,11 @@ impl Session {
         let (frame, delivered) = match (start, still_member) {
             (Ok(start), Ok(true)) => start,
             (_, Ok(false)) => {
-                let err = CoreError::Forbidden(format!("not a member of map {map}"));
+                // Deleted meanwhile (404), or left (403).
+                let err = match app.member_map(&self.player, &map).await {
+                    Err(err) => err,
+                    Ok(_) => CoreError::Forbidden(format!("not a member of map {map}")),
+                };
                 return self.send_error(sink, err.into(), Some(map)).await;
             }
             (Err(err), _) | (_, Err(err)) => {
@@ -252,34 +278,29 @@ impl Session {
         self.write_contiguous(batch, sink).await
     }
 
-    /// Writes the part of `batch` after what was delivered, up to this player's own `left`
-    /// event, after which the subscription ends.
+    /// Writes the part of `batch` after what was delivered, up to the event that ends this
+    /// subscription, if any: then the subscription ends, with the reason.
     async fn write_contiguous(&mut self, batch: &Batch, sink: &mut Sink) -> WriteResult {
         let Some(sub) = self.subs.get_mut(&batch.map) else {
             return Ok(());
         };
-        let delivered = sub.delivered;
-        let me = self.player.id.as_str();
-        let leave_at = batch
-            .lefts
-            .iter()
-            .find(|(i, player)| player == me && batch.events[*i].seq > delivered)
-            .map(|(i, _)| *i);
-        let end = leave_at.map_or(batch.events.len(), |i| i + 1);
-        let Some(last) = batch.events[..end].last().map(|e| e.seq).filter(|&last| last > delivered) else {
+        let Some(cut) = cut(batch, sub.delivered, self.player.id.as_str()) else {
             return Ok(());
         };
-        sub.delivered = last;
-        let frame = if batch.first_seq() > delivered && leave_at.is_none() {
+        sub.delivered = cut.last_seq();
+        let frame = if cut.whole {
             batch.frame.clone() // The common case: the shared bytes, no copy.
         } else {
-            let events = batch.events[..end].iter().filter(|e| e.seq > delivered).map(|e| &**e);
-            encode_events(batch.map.as_str(), events).into()
+            encode_events(batch.map.as_str(), cut.events.iter().map(|e| &**e)).into()
         };
         sink.feed(Message::Text(frame)).await?;
-        if leave_at.is_some() {
+        if let Some(name) = cut.renamed {
+            // Renamed on another handler: this one's sockets take the name from the event.
+            self.registration.name.set(name);
+        }
+        if let Some(reason) = cut.ends {
             self.subs.remove(&batch.map);
-            self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Left).await?;
+            self.send_unsubscribed(sink, &batch.map, reason).await?;
         }
         Ok(())
     }
@@ -349,32 +370,6 @@ fn close_for(err: &axum::Error) -> Close {
     }
 }
 
-/// Whether the client is still there: one interval timer per session, and a flag set by
-/// every frame received (a bool, not a timer reset, on the per-frame path).
-struct Liveness {
-    ticker: tokio::time::Interval,
-    /// A frame has arrived since the last tick.
-    heard: bool,
-    /// A ping went out at the last tick.
-    pinged: bool,
-}
-
-impl Liveness {
-    fn new(every: Duration) -> Liveness {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Liveness { ticker, heard: false, pinged: false }
-    }
-
-    /// At a tick: false if the last ping went unanswered, else a ping is now due.
-    fn tick(&mut self) -> bool {
-        let alive = !self.pinged || self.heard;
-        self.heard = false;
-        self.pinged = true;
-        alive
-    }
-}
-
 /// Runs a write, unless the server shuts down first (the loop then sends its 1001). A write
 /// a client stalls by not reading fails by itself: the socket under it has a write deadline
 /// (`parse_errors::Guarded`).
@@ -388,5 +383,7 @@ async fn unless_shutdown(
     }
 }
 
+mod cut;
+mod liveness;
 #[cfg(test)]
 mod properties;

@@ -66,3 +66,43 @@ export async function copyText(text, fallbackEl) {
     return false;
   }
 }
+
+/** A modal question with several answers (a <dialog>): resolves to the chosen answer's
+ *  `value`, or null when dismissed (Escape). `choices`: [{label, value, kind?, testid?}],
+ *  kind 'primary' | 'danger' | 'quiet'; the first choice that is not 'danger' takes focus,
+ *  so that Enter never destroys anything. `body`: paragraphs (strings or nodes). */
+export function ask({ title, body = [], choices, testid = 'dialog' }) {
+  return new Promise((resolve) => {
+    const heading = h('h2', { id: 'dialog-h' }, title);
+    const buttons = choices.map((c) =>
+      h(
+        'button',
+        { type: 'button', class: `btn${c.kind ? ` btn-${c.kind}` : ''}`, 'data-testid': c.testid, onclick: () => close(c.value) },
+        c.label,
+      ),
+    );
+    const dialog = h(
+      'dialog',
+      { class: 'ask card', 'aria-labelledby': 'dialog-h', 'data-testid': testid },
+      heading,
+      ...body.map((p) => (p instanceof Node ? p : h('p', {}, p))),
+      h('div', { class: 'actions' }, ...buttons),
+    );
+    let done = false;
+    function close(value) {
+      if (done) return;
+      done = true;
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(value);
+    }
+    dialog.addEventListener('cancel', (e) => {
+      e.preventDefault();
+      close(null);
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    const safe = buttons[choices.findIndex((c) => c.kind !== 'danger')] ?? buttons[0];
+    safe?.focus();
+  });
+}

@@ -1,84 +1,129 @@
 // The live map (#/map/<id>): markers from the WebSocket snapshot and events, trails from
-// REST then extended live, and the member panel (a bottom sheet on phones).
+// REST then extended live, the member panel (a bottom sheet on phones), the owner's settings
+// (mapadmin.js), and a view that keeps oneself and newcomers in sight until the user moves
+// the map. Leaves the map, saying why, when one is removed or the map is deleted.
 
-import { h, showError } from './dom.js';
+import { h } from './dom.js';
 import { MapView } from '../map.js';
-import { relativeTime, STALE_MS } from './time.js';
+import { STALE_MS } from './time.js';
 import { inviteBlock } from './maps.js';
+import { createMemberList, displayName } from './members.js';
+import { createMapAdmin } from './mapadmin.js';
+import { createTrailLoader } from './trails.js';
 import { hrefs } from '../router.js';
 import * as store from '../store.js';
 
-const TRAIL_LOADERS = 4;
-// A huge map (a benchmark's) would cost a request per member: draw the first ones' trails only.
-const TRAIL_MEMBERS_MAX = 200;
+/** How long the page's farewell ("X removed you from Y") stays on the map list. */
+const FAREWELL_MS = 15_000;
 
 export function mountLiveMap(root, ctx, { mapId }) {
   const { state } = ctx;
   const me = state.player.id;
   let disposed = false;
+  let gone = false; // the map was left for good: the first reason said wins
+  let deleting = false;
   let view = null;
   let ms = null;
   let fitted = false;
-  let trailGen = 0;
   let tick = null;
   let raf = 0;
+  let hintDismissed = false;
   const dirtyTrails = new Set();
-  /** playerId -> {li, button, nameEl, seenEl} */
-  const items = new Map();
 
   // ---- DOM -------------------------------------------------------------------------
   const mapEl = h('div', { class: 'live-map', role: 'region', 'aria-label': 'Map' });
-  const hintText = h('span', {}, 'Click the map to place yourself.');
+  const coarse = window.matchMedia?.('(pointer: coarse)').matches;
+  const hintReason = h('span', { class: 'place-reason' });
+  const hintHow = h('span', {});
+  const hintText = h('span', { class: 'place-text' }, hintReason, hintHow);
   const placeHint = h(
     'div',
-    { class: 'place-hint', hidden: true },
+    { class: 'place-hint', hidden: true, 'data-testid': 'place-hint' },
     hintText,
-    h('button', { type: 'button', class: 'btn', onclick: placeAtCentre }, 'Place me at the centre'),
+    h('button', { type: 'button', class: 'btn btn-small', onclick: placeAtCentre }, 'Use the centre'),
+    h('button', { type: 'button', class: 'place-close', 'aria-label': 'Hide this notice', onclick: dismissHint }, '×'),
   );
-  const title = h('h1', { class: 'map-title', tabindex: '-1' }, 'Opening the map…');
-  const meta = h('p', { class: 'map-meta' });
+  const followBtn = h('button', { type: 'button', class: 'btn follow-btn', hidden: true, 'data-testid': 'follow', onclick: follow }, 'Follow');
+  const title = h('h1', { class: 'map-title', tabindex: '-1', 'data-testid': 'map-title' }, 'Opening the map…');
+  const badge = h('span', { class: 'vis-badge', 'data-testid': 'map-visibility' });
+  const count = h('span', { class: 'map-count' });
+  const meta = h('p', { class: 'map-meta' }, badge, count);
   const loadError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const retry = h('button', { type: 'button', class: 'btn', hidden: true, onclick: () => open() }, 'Try again');
+  const joinBtn = h('button', { type: 'button', class: 'btn btn-primary', hidden: true, 'data-testid': 'join-this-map', onclick: joinHere }, 'Join this map');
   const inviteSlot = h('div', { class: 'invite-slot' });
-  const memberList = h('ul', { class: 'members', 'aria-labelledby': 'members-h' });
+  const members = createMemberList({ me, onFocus: focusPlayer, onRemove: (pid) => admin.confirmRemove(pid, memberName(pid)) });
+  const admin = createMapAdmin(ctx, {
+    mapId,
+    getMap: () => ms,
+    onDetail: (detail) => {
+      store.applyMapDetail(ms, detail);
+      renderInfo();
+    },
+    onInviteCode: (code) => {
+      ms.invite_code = code;
+      renderInfo();
+    },
+    onDeleting: (on) => (deleting = on),
+    onDeleted: (name) => leave(`You deleted ${name}.`),
+  });
+  admin.button.hidden = true;
+  const trails = createTrailLoader(ctx, mapId, {
+    getMap: () => (disposed ? null : ms),
+    onTrail: markTrail,
+    onPosition: (pid) => {
+      drawPlayer(pid);
+      renderMembers();
+      keepNewcomerInSight(pid);
+      maybeFit();
+    },
+  });
   const fitBtn = h('button', { type: 'button', class: 'btn', onclick: fitEveryone }, 'Show everyone');
   const leaveBtn = h('button', { type: 'button', class: 'btn btn-danger', onclick: onLeave }, 'Leave map');
-  const panelBody = h(
-    'div',
-    { class: 'panel-body', id: 'panel-body' },
-    title,
-    meta,
-    loadError,
-    retry,
-    h('h2', { id: 'members-h', class: 'members-h' }, 'Who is about'),
-    memberList,
-    h('div', { class: 'actions' }, fitBtn, h('a', { class: 'btn btn-quiet', href: hrefs.maps() }, 'All maps'), leaveBtn),
-    inviteSlot,
-  );
+  // In tab order the map's own actions come before a long member list.
+  const actions = h('div', { class: 'actions' }, fitBtn, h('a', { class: 'btn btn-quiet', href: hrefs.maps() }, 'All maps'), leaveBtn, admin.button);
+  const panelBody = h('div', { class: 'panel-body', id: 'panel-body' }, title, meta, loadError, retry, joinBtn, actions, admin.section, inviteSlot, members.el);
   const toggle = h('button', { type: 'button', class: 'panel-toggle', 'aria-expanded': 'false', 'aria-controls': 'panel-body', onclick: () => setPanelOpen(!panel.classList.contains('open')) }, 'Members');
   const panel = h('aside', { class: 'panel', 'aria-label': 'Map and members' }, toggle, panelBody);
-  root.replaceChildren(h('div', { class: 'screen-live' }, h('div', { class: 'map-wrap' }, mapEl, placeHint), panel));
+  root.replaceChildren(h('div', { class: 'screen-live' }, h('div', { class: 'map-wrap' }, mapEl, placeHint, followBtn), panel));
+
+  // Toasts go just under the header (styles.css), whose height varies with its contents.
+  const topbar = document.getElementById('topbar');
+  const placeToasts = () => document.body.style.setProperty('--map-top', `${Math.round(topbar?.getBoundingClientRect().bottom ?? 64)}px`);
+  const headerWatch = typeof ResizeObserver === 'function' && topbar ? new ResizeObserver(placeToasts) : null;
+  headerWatch?.observe(topbar);
+  placeToasts();
 
   function setPanelOpen(open) {
     panel.classList.toggle('open', open);
     toggle.setAttribute('aria-expanded', String(open));
+    view?.scheduleLayout();
   }
+
+  const isOwner = () => !!ms && ms.owner === me;
+  const memberName = (pid) => displayName(ms?.members[pid]?.name ?? 'Someone', members.tags.get(pid));
+  const ownerName = () => (ms?.owner && ms.members[ms.owner] && ms.owner !== me ? ms.members[ms.owner].name : 'The owner');
 
   // ---- loading ---------------------------------------------------------------------
   async function open() {
-    showError(loadError, null);
+    loadError.hidden = true;
     retry.hidden = true;
+    joinBtn.hidden = true;
     let detail;
     try {
       detail = await ctx.api.getMap(mapId);
     } catch (err) {
       if (disposed) return;
-      if (err.status === 403 || err.status === 404) {
-        ctx.toast(err.status === 403 ? `You are not on this map. ${err.message}` : err.message, { kind: 'error' });
-        ctx.navigate(hrefs.maps(), { replace: true });
+      if (err.status === 404) return leave('That map does not exist any more: its owner may have deleted it.');
+      if (err.status === 403) {
+        title.textContent = 'You are not on this map';
+        loadError.textContent = 'Join it to see who is about. A private map needs an invite link from one of its members.';
+        loadError.hidden = false;
+        joinBtn.hidden = false;
         return;
       }
-      showError(loadError, err);
+      loadError.textContent = err.status === 0 ? err.message : 'The map would not open: try again in a moment.';
+      loadError.hidden = false;
       retry.hidden = false;
       title.textContent = 'The map would not open';
       return;
@@ -96,15 +141,32 @@ export function mountLiveMap(root, ctx, { mapId }) {
           if (state.sharing.mode === 'click') ctx.sharing.place(lat, lon);
         },
         onTileError: () => ctx.toast('Map tiles could not be loaded: showing plain parchment.', { kind: 'info' }),
+        onFollowChange: (on) => (followBtn.hidden = on),
+        obstacles: () => [panel, placeHint],
       });
     }
     onSharingChange();
     renderMembers();
     ctx.live.follow(mapId);
-    loadTrails();
+    trails.loadAll();
     clearInterval(tick);
     tick = setInterval(updateSeen, 5000);
     title.focus({ preventScroll: true });
+  }
+
+  async function joinHere() {
+    joinBtn.disabled = true;
+    try {
+      await ctx.api.joinMap(mapId);
+      if (!disposed) open();
+    } catch (err) {
+      if (disposed) return;
+      loadError.textContent =
+        err.status === 403 ? 'This map is private: only an invite link from one of its members lets you in.' : err.status === 404 ? 'That map does not exist any more.' : err.message;
+      loadError.hidden = false;
+    } finally {
+      joinBtn.disabled = false;
+    }
   }
 
   async function reloadDetail() {
@@ -125,58 +187,30 @@ export function mountLiveMap(root, ctx, { mapId }) {
     }
   }
 
-  async function loadTrails() {
-    const gen = ++trailGen;
-    const queue = Object.keys(ms.members).slice(0, TRAIL_MEMBERS_MAX);
-    const worker = async () => {
-      while (queue.length) {
-        const pid = queue.shift();
-        if (disposed || gen !== trailGen) return;
-        try {
-          const points = await ctx.api.getRecentTrail(mapId, pid, { keep: store.TRAIL_KEEP, anchorTs: ms.positions[pid]?.ts });
-          if (disposed || gen !== trailGen || !ms.members[pid]) continue;
-          store.mergeTrail(ms, pid, points);
-          markTrail(pid);
-        } catch {
-          // 404: no longer a member; 403: we are not either (the socket will say so)
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: TRAIL_LOADERS }, worker));
-  }
-
-  /** A `joined` event names the member but not where they are: their trail says. */
-  async function loadJoiner(pid) {
-    try {
-      const points = await ctx.api.getRecentTrail(mapId, pid, { keep: store.TRAIL_KEEP });
-      if (disposed || !ms.members[pid]) return;
-      store.mergeTrail(ms, pid, points);
-      const last = points[points.length - 1];
-      if (last && !(ms.positions[pid]?.ts >= last.ts)) {
-        ms.positions[pid] = { player: pid, name: ms.members[pid].name, ...last };
-        drawPlayer(pid);
-        updateSeen();
-      }
-      markTrail(pid);
-      maybeFit();
-    } catch {
-      // 404: gone again already; the socket says what happened
-    }
-  }
-
   // ---- drawing ---------------------------------------------------------------------
   function renderInfo() {
     title.textContent = ms.name;
+    document.title = `${ms.name} · The Marauder's Map`;
+    badge.textContent = ms.visibility === 'private' ? 'Private' : 'Public';
+    badge.dataset.visibility = ms.visibility ?? '';
     const n = Object.keys(ms.members).length;
-    meta.textContent = `${ms.visibility === 'private' ? 'Private' : 'Public'} map · ${n} ${n === 1 ? 'member' : 'members'}`;
-    inviteSlot.replaceChildren(ms.visibility === 'private' && ms.invite_code ? inviteBlock(mapId, ms.invite_code, ctx.toast) : '');
+    count.textContent = ` map · ${n} ${n === 1 ? 'member' : 'members'}`;
+    const code = ms.visibility === 'private' && ms.invite_code;
+    if (!code) inviteSlot.replaceChildren();
+    else if (inviteSlot.dataset.code !== code) {
+      inviteSlot.replaceChildren(h('details', { class: 'invite-details' }, h('summary', {}, 'Invite someone'), inviteBlock(mapId, code, ctx.toast)));
+    }
+    inviteSlot.dataset.code = code || '';
+    admin.button.hidden = !isOwner();
+    if (!isOwner()) admin.close();
+    admin.update();
   }
 
   function drawPlayer(pid) {
     const pos = ms.positions[pid];
     if (!pos || !view) return;
     const name = ms.members[pid]?.name ?? pos.name ?? '?';
-    view.upsertPlayer(pid, { name, lat: pos.lat, lon: pos.lon, self: pid === me });
+    view.upsertPlayer(pid, { name, tag: members.tags.get(pid), lat: pos.lat, lon: pos.lon, self: pid === me, ts: pos.ts });
     view.setStale(pid, Date.now() - pos.ts > STALE_MS);
   }
 
@@ -192,9 +226,11 @@ export function mountLiveMap(root, ctx, { mapId }) {
     dirtyTrails.clear();
   }
 
+  const everyone = () => Object.values(ms.positions).map((p) => [p.lat, p.lon]);
+
   function maybeFit() {
     if (fitted || !view) return;
-    const pts = Object.values(ms.positions).map((p) => [p.lat, p.lon]);
+    const pts = everyone();
     if (!pts.length) return;
     view.fitTo(pts);
     fitted = true;
@@ -202,77 +238,72 @@ export function mountLiveMap(root, ctx, { mapId }) {
 
   function fitEveryone() {
     if (!ms || !view) return;
-    const pts = Object.values(ms.positions).map((p) => [p.lat, p.lon]);
+    const pts = everyone();
     if (!pts.length) ctx.toast('Nobody has been seen on this map yet.');
+    view.setFollowing(true);
     view.fitTo(pts);
     fitted = true;
   }
 
+  /** Follow again: back to oneself (or everyone), and keep following. */
+  function follow() {
+    if (!view) return;
+    view.setFollowing(true);
+    const mine = ms?.positions[me];
+    if (mine) view.map.setView([mine.lat, mine.lon], Math.max(view.map.getZoom(), 15));
+    else fitEveryone();
+  }
+
+  /** A member seen for the first time while the view is the app's: bring everyone in. */
+  function keepNewcomerInSight(pid) {
+    const pos = ms.positions[pid];
+    if (!fitted || !view || !pos || pid === me || !view.following) return;
+    if (!view.inSight([pos.lat, pos.lon])) view.fitTo(everyone());
+  }
+
+  /** Draws every marker again when tags changed (a name now shared, or no longer). */
   function renderMembers() {
     if (!ms) return;
-    const members = Object.values(ms.members).sort(
-      (a, b) => (b.id === me) - (a.id === me) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id),
-    );
-    for (const [pid, item] of items) {
-      if (!ms.members[pid]) {
-        item.li.remove();
-        items.delete(pid);
-      }
-    }
-    const wanted = members.map((m) => {
-      let item = items.get(m.id);
-      if (!item) {
-        const nameEl = h('span', { class: 'member-name' });
-        const seenEl = h('span', { class: 'member-seen' });
-        const button = h('button', { type: 'button', class: 'member-btn', onclick: () => focusPlayer(m.id) }, h('span', { class: 'member-dot', 'aria-hidden': 'true' }), nameEl, h('span', { class: 'sr-only' }, ', '), seenEl);
-        const li = h('li', { class: 'member', 'data-testid': 'member', 'data-player': m.id }, button);
-        item = { li, button, nameEl, seenEl };
-        items.set(m.id, item);
-      }
-      item.nameEl.textContent = m.id === me ? `${m.name} (you)` : m.name;
-      item.li.classList.toggle('is-self', m.id === me);
-      return item.li;
-    });
-    const current = [...memberList.children];
-    if (current.length !== wanted.length || current.some((li, i) => li !== wanted[i])) {
-      const active = document.activeElement;
-      memberList.replaceChildren(...wanted);
-      if (active && memberList.contains(active)) active.focus();
-    }
-    toggle.textContent = `Members (${members.length})`;
-    const n = members.length;
-    meta.textContent = `${ms.visibility === 'private' ? 'Private' : 'Public'} map · ${n} ${n === 1 ? 'member' : 'members'}`;
-    updateSeen();
+    const before = members.tags;
+    members.render(ms, isOwner());
+    const after = members.tags;
+    const changed = new Set([...before.keys(), ...after.keys()].filter((pid) => before.get(pid) !== after.get(pid)));
+    for (const pid of changed) drawPlayer(pid);
+    toggle.textContent = `Members (${Object.keys(ms.members).length})`;
+    renderInfo();
   }
 
   function updateSeen() {
     if (!ms) return;
+    members.render(ms, isOwner());
     const now = Date.now();
-    for (const [pid, item] of items) {
-      const pos = ms.positions[pid];
-      const seen = pos ? `seen ${relativeTime(pos.ts, now)}` : 'not seen yet';
-      if (item.seenEl.textContent !== seen) item.seenEl.textContent = seen;
-      const stale = !pos || now - pos.ts > STALE_MS;
-      item.li.classList.toggle('is-stale', stale);
-      if (pos) view?.setStale(pid, stale);
-    }
+    for (const [pid, pos] of Object.entries(ms.positions)) view?.setStale(pid, now - pos.ts > STALE_MS);
   }
 
   function focusPlayer(pid) {
     if (!view) return;
     if (view.panTo(pid)) {
+      view.setFollowing(false); // the user chose what to look at
       if (window.matchMedia('(max-width: 700px)').matches) setPanelOpen(false);
     } else {
-      ctx.toast(`${ms.members[pid]?.name ?? 'They'} has not been seen on this map yet.`);
+      ctx.toast(`${memberName(pid)} has not been seen on this map yet.`);
     }
   }
 
   // ---- sharing ---------------------------------------------------------------------
   function onSharingChange() {
     const click = state.sharing.mode === 'click';
-    placeHint.hidden = !click;
-    hintText.textContent = `${state.sharing.error ? `${state.sharing.error} ` : ''}Click the map to place yourself.`;
+    placeHint.hidden = !click || hintDismissed;
+    hintReason.textContent = state.sharing.error ? `${state.sharing.error} ` : '';
+    hintHow.textContent = `${coarse ? 'Tap' : 'Click'} the map to place yourself.`;
+    hintText.title = hintText.textContent;
     view?.setClickMode(click);
+  }
+
+  function dismissHint() {
+    hintDismissed = true;
+    placeHint.hidden = true;
+    view?.scheduleLayout();
   }
 
   function placeAtCentre() {
@@ -287,14 +318,20 @@ export function mountLiveMap(root, ctx, { mapId }) {
     leaveBtn.disabled = true;
     try {
       await ctx.api.leaveMap(mapId);
-      if (disposed) return;
-      ctx.toast(`You left ${ms.name}.`);
-      ctx.navigate(hrefs.maps(), { replace: true });
+      if (!disposed) leave(`You left ${ms.name}.`, 6000);
     } catch (err) {
       if (disposed) return;
       leaveBtn.disabled = false;
-      ctx.toast(err.message, { kind: 'error' });
+      ctx.toast(err.status === 404 ? 'That map does not exist any more.' : err.message, { kind: 'error' });
     }
+  }
+
+  /** Back to the map list, saying why (once). */
+  function leave(message, timeout = FAREWELL_MS) {
+    if (gone || disposed) return;
+    gone = true;
+    ctx.toast(message, { timeout });
+    ctx.navigate(hrefs.maps(), { replace: true });
   }
 
   // ---- live messages -------------------------------------------------------------
@@ -302,37 +339,76 @@ export function mountLiveMap(root, ctx, { mapId }) {
     if (!ms || !view || msg.map !== mapId) return;
     const removed = store.applySnapshot(ms, msg);
     for (const pid of removed) view.removePlayer(pid);
+    renderMembers();
     for (const pid of Object.keys(ms.positions)) drawPlayer(pid);
     if (msg.reset) {
       // events were missed: members and trails may have changed too
       for (const pid of Object.keys(ms.trails)) view.setTrail(pid, []);
       ms.trails = {};
-      reloadDetail().then(() => !disposed && loadTrails());
+      reloadDetail().then(() => !disposed && trails.loadAll());
     }
-    renderMembers();
     maybeFit();
+  }
+
+  /** One event; answers whether the member list must be drawn again. */
+  function applyEvent(ev) {
+    switch (ev.kind) {
+      case 'location': {
+        const known = !!ms.members[ev.player];
+        const first = !ms.positions[ev.player];
+        const { moved } = store.applyLocation(ms, ev);
+        if (moved) drawPlayer(ev.player);
+        markTrail(ev.player);
+        if (moved && ev.player === me && fitted) view.keepInSight([ev.lat, ev.lon]);
+        else if (first) keepNewcomerInSight(ev.player);
+        return !known || first;
+      }
+      case 'joined':
+        store.applyJoined(ms, ev);
+        trails.loadJoiner(ev.player);
+        return true;
+      case 'left':
+        if (ev.player === me) {
+          if (ev.removed) leave(`${ownerName()} removed you from ${ms.name}.`);
+          else leave(`You are no longer on ${ms.name}.`);
+          return false;
+        }
+        if (ev.removed) ctx.toast(`${memberName(ev.player)} was removed from ${ms.name}.`);
+        store.applyLeft(ms, ev);
+        view.removePlayer(ev.player);
+        if (ev.player === ms.owner) reloadDetail(); // ownership passed on
+        return true;
+      case 'renamed':
+        store.applyRenamed(ms, ev);
+        drawPlayer(ev.player);
+        if (ev.player === me) ctx.updatePlayerName?.(ev.name);
+        return true;
+      case 'map_updated': {
+        const wasPrivate = ms.visibility === 'private';
+        const wasOwner = isOwner();
+        store.applyMapUpdated(ms, ev);
+        renderInfo();
+        if (ms.visibility === 'private' && !wasPrivate) reloadDetail(); // its new invite code
+        if (isOwner() && !wasOwner) ctx.toast(`You are now the owner of ${ms.name}: its settings are yours.`);
+        return isOwner() !== wasOwner; // "Remove" buttons come or go
+      }
+      case 'map_deleted':
+        if (!deleting) leave(`${ownerName()} deleted ${ms.name}: it is gone for everyone.`);
+        return false;
+      default:
+        return false; // kinds this page does not know
+    }
   }
 
   function onEvents(map, events) {
     if (!ms || !view || map !== mapId) return;
     let membersChanged = false;
     for (const ev of events) {
+      if (gone) return;
       ms.lastSeq = ev.seq;
-      if (ev.kind === 'location') {
-        if (!ms.members[ev.player]) membersChanged = true;
-        const { moved } = store.applyLocation(ms, ev);
-        if (moved) drawPlayer(ev.player);
-        markTrail(ev.player);
-      } else if (ev.kind === 'joined') {
-        store.applyJoined(ms, ev);
-        membersChanged = true;
-        loadJoiner(ev.player);
-      } else if (ev.kind === 'left') {
-        store.applyLeft(ms, ev);
-        view.removePlayer(ev.player);
-        membersChanged = true;
-      }
+      if (applyEvent(ev)) membersChanged = true;
     }
+    if (gone) return;
     if (membersChanged) renderMembers();
     else updateSeen();
     maybeFit();
@@ -341,12 +417,17 @@ export function mountLiveMap(root, ctx, { mapId }) {
   function onUnsubscribed(map, reason) {
     if (map !== mapId) return;
     const name = ms?.name || 'this map';
-    ctx.toast(reason === 'left' ? `You are no longer on ${name}.` : reason === 'deleted' ? `${name} was deleted.` : `Stopped following ${name}.`);
-    ctx.navigate(hrefs.maps(), { replace: true });
+    if (reason === 'removed') leave(`${ownerName()} removed you from ${name}.`);
+    else if (reason === 'deleted') {
+      if (!deleting) leave(`${ownerName()} deleted ${name}: it is gone for everyone.`);
+    } else if (reason === 'left') leave(`You are no longer on ${name}.`);
+    else leave(`This page stopped following ${name}: open it again from your maps.`);
   }
 
   function onServerError(msg) {
-    if (msg.map === mapId && (msg.code === 'forbidden' || msg.code === 'not_found')) ctx.navigate(hrefs.maps(), { replace: true });
+    if (msg.map !== mapId) return;
+    if (msg.code === 'not_found') leave('That map does not exist any more.');
+    else if (msg.code === 'forbidden') leave(`You are no longer on ${ms?.name || 'that map'}.`);
   }
 
   open();
@@ -359,6 +440,8 @@ export function mountLiveMap(root, ctx, { mapId }) {
     onSharingChange,
     cleanup() {
       disposed = true;
+      headerWatch?.disconnect();
+      document.body.style.removeProperty('--map-top');
       clearInterval(tick);
       if (raf) cancelAnimationFrame(raf);
       ctx.live.unfollow(mapId);

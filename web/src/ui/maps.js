@@ -80,7 +80,12 @@ export function mountMaps(root, ctx) {
         'div',
         { class: 'title-row' },
         heading,
-        h('a', { class: 'btn', href: hrefs.phones(), 'data-testid': 'nav-phones', title: 'Share from a phone app: OwnTracks, Traccar Client, OsmAnd' }, 'Phones'),
+        h(
+          'div',
+          { class: 'title-links' },
+          h('a', { class: 'btn', href: hrefs.account(), 'data-testid': 'nav-devices', title: 'Sign in on your phone or another computer as yourself' }, 'Add a device'),
+          h('a', { class: 'btn', href: hrefs.phones(), 'data-testid': 'nav-phones', title: 'Share from a phone app: OwnTracks, Traccar Client, OsmAnd' }, 'Phone apps'),
+        ),
       ),
       created,
       h('section', { class: 'card', 'aria-labelledby': 'mine-h' }, h('h2', { id: 'mine-h' }, 'Maps you are on'), mineError, mineEmpty, mineList),
@@ -132,6 +137,7 @@ export function mountMaps(root, ctx) {
       if (disposed) return;
       ctx.updatePlayerName(me.name);
       mine = me.maps || [];
+      ctx.rememberMaps(mine);
       showError(mineError, null);
       renderMine();
       renderPublic();
@@ -162,6 +168,7 @@ export function mountMaps(root, ctx) {
     button.disabled = true;
     try {
       await ctx.api.joinMap(m.id);
+      ctx.rememberMap(m.id);
       if (!disposed) ctx.navigate(hrefs.map(m.id));
     } catch (err) {
       if (disposed) return;
@@ -177,6 +184,7 @@ export function mountMaps(root, ctx) {
     createBtn.disabled = true;
     try {
       const map = await ctx.api.createMap(name, visSelect.value);
+      ctx.rememberMap(map.id);
       if (disposed) return;
       nameInput.value = '';
       showCreated(map);

@@ -1,12 +1,13 @@
 // The phones screen (#/phones): the phone apps (OwnTracks, Traccar Client, OsmAnd) that may
 // send your position, each with its own credentials. A new phone's secret is shown once,
 // with everything each app needs (QR codes made here, in the browser); the list shows the
-// rest, and revokes.
+// rest, and revokes. While a secret is on screen nothing floats over it: what would be a
+// toast is said inside the page.
 
 import QRCode from 'qrcode';
 import { h, showError, copyText, checkedName } from './dom.js';
 import { hrefs } from '../router.js';
-import { relativeTime } from './time.js';
+import { relativeTime, formatDate } from './time.js';
 import {
   owntracksUrl,
   osmandUrl,
@@ -18,17 +19,8 @@ import {
 
 const MAX_DEVICES = 20;
 
-function formatDate(ms) {
-  if (typeof ms !== 'number') return '';
-  try {
-    return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-  } catch {
-    return new Date(ms).toLocaleString();
-  }
-}
-
 /** A QR code image of `payload`, drawn locally; `data-payload` holds the exact text. */
-function qrImage(payload, { testid, alt }) {
+export function qrImage(payload, { testid, alt }) {
   const img = h('img', { class: 'qr-img', alt, width: 264, height: 264, 'data-testid': testid, 'data-payload': payload });
   // 8 px a module: sharp on a 3x screen at the size shown; the CSS sizes the image.
   QRCode.toDataURL(payload, { errorCorrectionLevel: 'M', margin: 4, scale: 8, color: { dark: '#1b0f06', light: '#ffffff' } })
@@ -49,11 +41,11 @@ export function mountPhones(root, ctx) {
   let shown = null;
   let loaded = false;
 
-  const toast = ctx.toast;
-
-  /** One labelled value with a Copy button; the value element's text is exactly `value`. */
+  /** One labelled value with a Copy button; the value element's text is exactly `value`.
+   *  The button itself says whether the copy worked (a toast would cover the secret). */
   function credential(label, value, testid, { secret = false } = {}) {
     const text = h('code', { class: `cred-value${secret ? ' cred-secret' : ''}`, 'data-testid': testid }, value);
+    let timer = null;
     const copy = h(
       'button',
       {
@@ -62,7 +54,13 @@ export function mountPhones(root, ctx) {
         'aria-label': `Copy ${label}`,
         onclick: async () => {
           const ok = await copyText(value, text);
-          toast(ok ? `${label} copied.` : 'Could not copy: select the text and copy it by hand.', { kind: ok ? 'info' : 'error' });
+          copy.textContent = ok ? 'Copied' : 'Select it';
+          copy.setAttribute('aria-label', ok ? `${label} copied` : `Could not copy ${label}: select the text and copy it by hand`);
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            copy.textContent = 'Copy';
+            copy.setAttribute('aria-label', `Copy ${label}`);
+          }, 2500);
         },
       },
       'Copy',
@@ -96,7 +94,21 @@ export function mountPhones(root, ctx) {
   const list = h('ul', { class: 'device-list', 'aria-labelledby': 'devices-h' });
   const listEmpty = h('p', { class: 'empty', hidden: true }, 'No phone yet: add one above.');
   const listError = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const listStatus = h('p', { class: 'list-status', role: 'status', 'data-testid': 'device-status' });
   const count = h('span', { class: 'map-count' });
+  // After the last phone is revoked, nothing shares your position if this browser is paused.
+  const shareAgain = h(
+    'section',
+    { class: 'card share-again', hidden: true, 'data-testid': 'share-again', 'aria-labelledby': 'share-again-h' },
+    h('h2', { id: 'share-again-h' }, 'Nothing shares your position now'),
+    h('p', {}, 'No phone app is left, and this browser has been Hidden (not sharing) since you added one: the others only see where you were last.'),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'share-again-button', onclick: onShareAgain }, 'Share from this browser again'),
+      h('button', { type: 'button', class: 'btn btn-quiet', onclick: () => (shareAgain.hidden = true) }, 'Stay hidden'),
+    ),
+  );
 
   root.replaceChildren(
     h(
@@ -105,6 +117,7 @@ export function mountPhones(root, ctx) {
       back,
       heading,
       intro,
+      shareAgain,
       secretPanel,
       h('section', { class: 'card', 'aria-labelledby': 'add-h' }, h('h2', { id: 'add-h' }, 'Add a phone'), form),
       h(
@@ -112,6 +125,7 @@ export function mountPhones(root, ctx) {
         { class: 'card', 'aria-labelledby': 'devices-h' },
         h('div', { class: 'card-head' }, h('h2', { id: 'devices-h' }, 'Phones that may share your position'), count),
         listError,
+        listStatus,
         listEmpty,
         list,
       ),
@@ -120,7 +134,7 @@ export function mountPhones(root, ctx) {
   heading.focus({ preventScroll: true });
 
   // ---- the once-shown configuration ---------------------------------------------------
-  function showSecret(device) {
+  function showSecret(device, { paused = false } = {}) {
     shown = device;
     const playerName = ctx.state.player?.name || '';
     const otUrl = owntracksUrl();
@@ -224,6 +238,13 @@ export function mountPhones(root, ctx) {
         h('strong', {}, 'Copy this now: the password is shown only once. '),
         'Marauder keeps no readable copy of it. If it is lost, revoke this phone below and add it again.',
       ),
+      paused
+        ? h(
+            'p',
+            { class: 'paused-note', 'data-testid': 'paused-note' },
+            'This browser stopped sharing your position (it is Hidden now), so that it does not compete with the phone. The “Pause sharing” switch in the top bar turns it back on.',
+          )
+        : null,
       owntracks,
       traccar,
       osmand,
@@ -313,13 +334,12 @@ export function mountPhones(root, ctx) {
       nameInput.value = '';
       if (!devices.some((d) => d.id === device.id)) devices.push({ id: device.id, name: device.name, created_at: device.created_at });
       renderList();
-      showSecret(device);
-      loadDevices();
       // The phone is now where your position comes from: this browser's (often a laptop's
       // rough Wi-Fi fix) would otherwise compete with it on the map.
-      if (ctx.pauseSharing?.()) {
-        ctx.toast('This browser stopped sharing your position, so it does not compete with your phone. The switch in the top bar turns it back on.');
-      }
+      const paused = !!ctx.pauseSharing?.();
+      shareAgain.hidden = true;
+      showSecret(device, { paused });
+      loadDevices();
     } catch (err) {
       if (!disposed) showError(createError, err);
     } finally {
@@ -337,7 +357,7 @@ export function mountPhones(root, ctx) {
       if (disposed) return;
       if (err.status !== 404) {
         button.disabled = false;
-        toast(err.message, { kind: 'error' });
+        showError(listError, err);
         return;
       }
       // 404: already gone
@@ -346,8 +366,22 @@ export function mountPhones(root, ctx) {
     devices = devices.filter((d) => d.id !== device.id);
     if (shown && shown.id === device.id) hideSecret();
     showError(createError, null);
+    showError(listError, null);
     renderList();
-    toast(`“${device.name}” is revoked.`);
+    listStatus.textContent = `“${device.name}” is revoked.`;
+    if (devices.length === 0 && ctx.state.sharing.paused) {
+      shareAgain.hidden = false;
+      shareAgain.querySelector('.btn-primary').focus({ preventScroll: true });
+      shareAgain.scrollIntoView({ block: 'nearest' });
+    } else {
+      heading.focus({ preventScroll: true });
+    }
+  }
+
+  function onShareAgain() {
+    ctx.resumeSharing?.();
+    shareAgain.hidden = true;
+    listStatus.textContent = 'This browser shares your position again.';
     heading.focus({ preventScroll: true });
   }
 

@@ -1,4 +1,4 @@
-// "last seen" wording.
+// "last seen" wording, and dates for people.
 
 export function relativeTime(ts, now = Date.now()) {
   if (typeof ts !== 'number') return 'not seen yet';
@@ -15,3 +15,22 @@ export function relativeTime(ts, now = Date.now()) {
 }
 
 export const STALE_MS = 10 * 60 * 1000;
+
+/** A date and time in the reader's locale, e.g. "29 Nov 2026, 18:02". */
+export function formatDate(ms) {
+  if (typeof ms !== 'number') return '';
+  try {
+    return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  } catch {
+    return new Date(ms).toLocaleString();
+  }
+}
+
+/** A time of day in the reader's locale, e.g. "18:02". */
+export function formatClock(ms) {
+  try {
+    return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  } catch {
+    return new Date(ms).toLocaleTimeString();
+  }
+}

@@ -663,7 +663,7 @@ async fn unauthorized_forbidden_and_unknown_requests_are_refused_and_change_noth
         Case::new("wrong method: PUT a location", &alice, "PUT", "/api/v1/locations")
             .json(location)
             .expect(405, "method_not_allowed"),
-        Case::new("wrong method: DELETE a map", &alice, "DELETE", format!("/api/v1/maps/{public}"))
+        Case::new("wrong method: PUT a map", &alice, "PUT", format!("/api/v1/maps/{public}"))
             .expect(405, "method_not_allowed"),
         Case::new("wrong method: GET join", &carol, "GET", format!("/api/v1/maps/{other}/join"))
             .expect(405, "method_not_allowed"),

@@ -71,6 +71,31 @@ impl TestApp {
         TestApp::start(config, dir).await
     }
 
+    /// Stops the server gracefully, runs `offline` with its config while no server holds the
+    /// data (to write through a backend's `Store` what no request can), and starts it again
+    /// on the same data (on a new port).
+    pub async fn restart_after<F: Future<Output = ()>>(
+        self,
+        offline: impl FnOnce(ServeConfig) -> F,
+    ) -> TestApp {
+        let (config, dir) = (self.config.clone(), self.dir);
+        self.shutdown.cancel();
+        self.handle.await.expect("server task").expect("server run");
+        offline(config.clone()).await;
+        TestApp::start(config, dir).await
+    }
+
+    /// A second handler on this one's Redis and key prefix, as behind a load balancer; `None`
+    /// on the embedded backend, which serves from one handler.
+    pub async fn beside(&self) -> Option<TestApp> {
+        if self.config.redis.is_empty() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config = ServeConfig { data_dir: dir.path().join("data"), ..self.config.clone() };
+        Some(TestApp::start(config, dir).await)
+    }
+
     /// A client acting as the player with this token, on the current server.
     pub fn client(&self, token: &str) -> Client {
         self.anon.with_token(token)

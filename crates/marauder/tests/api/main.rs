@@ -2,7 +2,10 @@
 
 mod helpers;
 
+mod admin;
+mod deletion;
 mod errors;
+mod handlers;
 mod hygiene;
 mod limits;
 mod live;
@@ -14,4 +17,6 @@ mod openapi;
 mod phones;
 mod players;
 mod public_maps;
+mod rename;
+mod sessions;
 mod web;

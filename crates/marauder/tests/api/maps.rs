@@ -104,7 +104,7 @@ async fn leaving_publishes_and_ends_the_leavers_subscriptions() {
     assert_eq!(subscribe(&mut ron_second, &map.id).await, seq);
 
     ron.leave(&map.id).await.unwrap();
-    let left = EventBody::Left { player: r.id.clone(), name: "Ron".into() };
+    let left = EventBody::Left { player: r.id.clone(), name: "Ron".into(), removed: None };
     for live in [&mut harry_live, &mut ron_live, &mut ron_second] {
         let events = recv_events(live, &map.id, 1).await;
         assert_eq!((events[0].seq, &events[0].body), (seq + 1, &left));

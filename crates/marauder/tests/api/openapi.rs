@@ -13,8 +13,9 @@ use crate::helpers::*;
 /// An id that has the shape of a real one but names nothing.
 const UNKNOWN_ID: &str = "AAAAAAAAAAAAAAAA";
 
-/// Every route of the contract (v1, first wave), and the additions of docs/api.md.
-const CONTRACT: [(&str, &str); 20] = [
+/// Every route of the contract (v1, first wave and sessions and map administration of the
+/// second), and the additions of docs/api.md.
+const CONTRACT: [(&str, &str); 30] = [
     ("post", "/api/v1/players"),
     ("get", "/api/v1/players/me"),
     ("delete", "/api/v1/players/me"),
@@ -35,6 +36,16 @@ const CONTRACT: [(&str, &str); 20] = [
     ("get", "/api/v1/osmand"),
     ("post", "/api/v1/osmand"),
     ("get", "/healthz"),
+    ("patch", "/api/v1/players/me"),
+    ("post", "/api/v1/players/me/link-codes"),
+    ("post", "/api/v1/sessions"),
+    ("get", "/api/v1/players/me/sessions"),
+    ("delete", "/api/v1/players/me/sessions/{id}"),
+    ("patch", "/api/v1/maps/{id}"),
+    ("delete", "/api/v1/maps/{id}"),
+    ("post", "/api/v1/maps/{id}/invite-code"),
+    ("delete", "/api/v1/maps/{id}/members/{player}"),
+    ("get", "/api/v1/maps/{id}/preview"),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -138,14 +138,15 @@ async fn devices_are_created_listed_without_secrets_and_revoked_by_their_owner_o
     let listed = alice.raw("GET", "/api/v1/players/me/devices", None).await.unwrap();
     assert_eq!(listed.status, 200);
     let listed = listed.json();
-    assert_eq!(
-        listed,
-        json!({"devices": [
-            {"id": phone.id, "name": "Pixel 8", "created_at": phone.created_at},
-            {"id": watch.id, "name": "Watch", "created_at": watch.created_at},
-        ]}),
-        "oldest first, and never a secret"
-    );
+    // Oldest first; two made in the same millisecond are ordered by id.
+    let mut expected = [
+        json!({"id": phone.id, "name": "Pixel 8", "created_at": phone.created_at}),
+        json!({"id": watch.id, "name": "Watch", "created_at": watch.created_at}),
+    ];
+    if (watch.created_at, &watch.id) < (phone.created_at, &phone.id) {
+        expected.swap(0, 1);
+    }
+    assert_eq!(listed, json!({"devices": expected}), "oldest first, and never a secret");
     assert!(bob.devices().await.unwrap().devices.is_empty());
 
     // Someone else's device, a malformed id, no token: refused, nothing revoked.

@@ -56,7 +56,7 @@ async fn me_lists_the_maps_a_player_is_in() {
 async fn deleting_a_player_leaves_its_maps_erases_its_trail_and_revokes_its_token() {
     let app = TestApp::spawn().await;
     let (harry, harry_created) = app.player("Harry").await;
-    let (ron, _) = app.player("Ron").await;
+    let (ron, ron_created) = app.player("Ron").await;
     let owned = harry.create_map("Harry's map", None).await.unwrap();
     let burrow = ron.create_map("The Burrow", None).await.unwrap();
     ron.join(&owned.id, None).await.unwrap();
@@ -73,15 +73,19 @@ async fn deleting_a_player_leaves_its_maps_erases_its_trail_and_revokes_its_toke
     // Ron's subscription sees Harry leave, with the next seq.
     let events = recv_events(&mut watcher, &burrow.id, 1).await;
     assert_eq!(events[0].seq, burrow_seq + 1);
-    assert_eq!(events[0].body, EventBody::Left { player: harry_created.id.clone(), name: "Harry".into() });
+    assert_eq!(
+        events[0].body,
+        EventBody::Left { player: harry_created.id.clone(), name: "Harry".into(), removed: None }
+    );
     // Harry's own session is ended; his token no longer works anywhere.
     assert_eq!(recv_close(&mut harry_live).await, Some(1008));
     assert_eq!(harry.me().await.unwrap_err().code(), Some(ErrorCode::Unauthorized));
     assert_eq!(harry.connect().await.err().and_then(|e| e.status()), Some(401));
     assert_eq!(app.anon.player(&harry_created.id).await.unwrap_err().code(), Some(ErrorCode::NotFound));
-    // The map he owned remains, without him; his trail is gone (he is no member anywhere).
+    // The map he owned remains, without him, passed to its earliest member; his trail is
+    // gone (he is no member anywhere).
     let detail = ron.map(&owned.id).await.unwrap();
-    assert_eq!(detail.owner, harry_created.id);
+    assert_eq!(detail.owner, ron_created.id);
     assert_eq!(detail.members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), vec!["Ron"]);
     let err = ron.trail(&burrow.id, &harry_created.id, None, None).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));

@@ -143,6 +143,6 @@ async fn marauder_simulate_walks_its_players_and_takes_them_away_when_done() {
     assert!(status.success(), "every report accepted");
     let maps = client.public_maps().await.unwrap().maps;
     let quad: Vec<(String, u64)> = maps.into_iter().map(|m| (m.name, m.members)).collect();
-    assert_eq!(quad, [("Quad".to_owned(), 0)], "the map they made stays; they left it");
+    assert!(quad.is_empty(), "they left the map they made, and it went with its last member: {quad:?}");
     assert!(server.stop().unwrap().success());
 }

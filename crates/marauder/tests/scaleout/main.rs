@@ -181,6 +181,83 @@ async fn clients_of_a_killed_handler_resume_on_another_with_no_gap_and_no_duplic
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_a_rename_and_a_deletion_on_one_handler_reach_sockets_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisProcess::start(&dir.path().join("redis"), &[]).unwrap();
+    notices_across_handlers(&handlers(2, &redis.url(), dir.path())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_revocation_a_rename_and_a_deletion_reach_every_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = RedisCluster::start(&dir.path().join("cluster"), 3, &[]).unwrap();
+    notices_across_handlers(&handlers_with(2, &["--redis", &cluster.urls(), "--redis-cluster"], dir.path()))
+        .await;
+}
+
+/// Ron has a laptop and a phone session; both have a WebSocket on handler 2, while every
+/// request that changes Ron goes to handler 1.
+async fn notices_across_handlers(servers: &[ServerProcess]) {
+    let (one, two) = (Client::new(&servers[0].url), Client::new(&servers[1].url));
+    let ron = one.create_player("Ron").await.unwrap();
+    let laptop = one.with_token(&ron.token);
+    let code = laptop.create_link_code().await.unwrap();
+    let phone = two.redeem_link_code(&code.code).await.unwrap();
+    assert_eq!(phone.id, ron.id);
+    let map = laptop.create_map("Burrow", None).await.unwrap();
+    let hermione = one.create_player("Hermione").await.unwrap();
+    let observer = one.with_token(&hermione.token);
+    observer.join(&map.id, None).await.unwrap();
+    let mut watching = observer.connect().await.unwrap();
+    let mut seq = subscribe(&mut watching, &map.id).await;
+    let mut phone_live = two.with_token(&phone.token).connect().await.unwrap();
+    let mut laptop_live = two.with_token(&ron.token).connect().await.unwrap();
+
+    // The rename is taken on handler 1; the phone's socket on handler 2 follows no map, so
+    // only the notice can tell it. Push until a location shows the new name (each round
+    // waits for the observer's event); never the old name after it.
+    laptop.rename("Ronald").await.unwrap();
+    let renamed = recv_events(&mut watching, &map.id, 1).await;
+    assert!(matches!(&renamed[0].body, EventBody::Renamed { name, .. } if name == "Ronald"), "{renamed:?}");
+    seq += 1;
+    let mut names = Vec::new();
+    for ts in 1..=50 {
+        phone_live.push_location(&loc_at(1.0, 1.0, ts)).await.unwrap();
+        let event = recv_events(&mut watching, &map.id, 1).await.remove(0);
+        seq += 1;
+        assert_eq!(event.seq, seq);
+        match event.body {
+            EventBody::Location(l) => names.push(l.name),
+            other => panic!("expected a location, got {other:?}"),
+        }
+        if names.last().is_some_and(|n| n == "Ronald") {
+            break;
+        }
+    }
+    assert_eq!(names.last().map(String::as_str), Some("Ronald"), "the phone's socket never took the name");
+
+    // Revoking the phone on handler 1 closes the phone's socket on handler 2, not the laptop's.
+    let sessions = laptop.sessions().await.unwrap().sessions;
+    let phone_session = sessions.iter().find(|s| !s.current).unwrap();
+    laptop.revoke_session(&phone_session.id).await.unwrap();
+    assert_eq!(helpers::recv_close(&mut phone_live).await, Some(4001));
+    assert_eq!(subscribe(&mut laptop_live, &map.id).await, seq, "the laptop's socket stays open");
+
+    // Deleting Ron on handler 1 closes the laptop's socket on handler 2 (1008).
+    laptop.delete_me().await.unwrap();
+    loop {
+        match tokio::time::timeout(PATIENCE, laptop_live.next()).await.expect("a close") {
+            Ok(Incoming::Closed(code)) => {
+                assert_eq!(code, Some(1008));
+                break;
+            }
+            Ok(Incoming::Message(_)) => {} // Ron's own `left` and what follows it.
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_crash_answers_503_keeps_websockets_open_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let mut redis = RedisProcess::start(&dir.path().join("redis"), &[]).unwrap();

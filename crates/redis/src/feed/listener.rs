@@ -7,13 +7,18 @@
 //!
 //! A subscriber whose gap the stream no longer covers still sees a jump in seq, which its
 //! session answers with a `reset` snapshot: never a silent gap.
+//!
+//! The same connection follows the notices channel from the start, and hands each notice to
+//! the sink as it comes (notices have no seq: one missed while the connection was down is
+//! lost, and the store still refuses what it was about).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use marauder_core::protocol::Event;
-use marauder_core::{EventSink, Listening, MapId, StoreError};
+use marauder_core::{EventSink, Listening, MapId, Notice, StoreError};
 use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -31,6 +36,8 @@ pub struct Listener {
     keys: Keys,
     sink: Arc<dyn EventSink>,
     maps: Mutex<HashMap<MapId, Watch>>,
+    /// Whether the notices channel is subscribed; the keep-alive subscribes it when not.
+    notices: AtomicBool,
 }
 
 struct Watch {
@@ -73,8 +80,15 @@ impl Listener {
         sink: Arc<dyn EventSink>,
         (retry, pushes): (UnboundedSender<PushInfo>, UnboundedReceiver<PushInfo>),
     ) -> Arc<Listener> {
-        let listener =
-            Arc::new(Listener { retry, subscriptions, commands, keys, sink, maps: Mutex::default() });
+        let listener = Arc::new(Listener {
+            retry,
+            subscriptions,
+            commands,
+            keys,
+            sink,
+            maps: Mutex::default(),
+            notices: AtomicBool::new(false),
+        });
         tokio::spawn(read_pushes(Arc::downgrade(&listener), pushes));
         tokio::spawn(keep_alive(Arc::downgrade(&listener)));
         listener
@@ -107,6 +121,28 @@ impl Listener {
             }
         }
         Ok(Listening::until_dropped(interest))
+    }
+
+    /// Subscribes the notices channel. At start it is awaited (a handler that serves before it
+    /// follows notices would miss one); later failures are retried by the keep-alive.
+    pub async fn follow_notices(self: Arc<Self>) -> Result<(), StoreError> {
+        match self.subscriptions.subscribe(&self.keys.notices()).await {
+            Ok(()) => {
+                self.notices.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "subscribing to the notices channel failed; retrying");
+                Err(store_err(err))
+            }
+        }
+    }
+
+    fn on_notice(&self, payload: Option<&str>) {
+        match payload.and_then(Notice::decode) {
+            Some(notice) => self.sink.notice(&notice),
+            None => tracing::error!("undecodable message on the notices channel"),
+        }
     }
 
     /// Subscribes `map` again if it still has listeners: Redis ended the subscription (a
@@ -243,18 +279,27 @@ async fn read_pushes(listener: Weak<Listener>, mut pushes: UnboundedReceiver<Pus
             Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
             _ => String::new(),
         };
+        let payload = || match push.data.get(1) {
+            Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        };
+        if channel == listener.keys.notices() {
+            match push.kind {
+                PushKind::Message | PushKind::SMessage => listener.on_notice(payload()),
+                // Redis ended it (a cluster slot moved): the keep-alive subscribes again.
+                PushKind::Unsubscribe | PushKind::SUnsubscribe => {
+                    listener.notices.store(false, Ordering::Release)
+                }
+                _ => {}
+            }
+            continue;
+        }
         let map = listener.keys.map_of_channel(&channel);
         match (push.kind, map) {
-            (PushKind::Message | PushKind::SMessage, Some(map)) => {
-                let payload = match push.data.get(1) {
-                    Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
-                    _ => None,
-                };
-                match payload.map(decode_event) {
-                    Some(Ok(event)) => listener.on_event(map, event).await,
-                    _ => tracing::error!(%map, "undecodable message on a map channel"),
-                }
-            }
+            (PushKind::Message | PushKind::SMessage, Some(map)) => match payload().map(decode_event) {
+                Some(Ok(event)) => listener.on_event(map, event).await,
+                _ => tracing::error!(%map, "undecodable message on a map channel"),
+            },
             // Also after every reconnect: fetch what was published while the connection was down.
             (PushKind::Subscribe | PushKind::SSubscribe, Some(map)) => {
                 listener.catch_up(&map).await;
@@ -285,6 +330,9 @@ async fn keep_alive(listener: Weak<Listener>) {
             let channel = Value::BulkString(current.keys.channel(&map).into_bytes());
             let _ =
                 current.retry.send(PushInfo { kind: PushKind::Other(CATCH_UP.into()), data: vec![channel] });
+        }
+        if !current.notices.load(Ordering::Acquire) {
+            tokio::spawn(current.clone().follow_notices());
         }
         let conn = current.subscriptions.clone();
         drop(current);

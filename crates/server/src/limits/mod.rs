@@ -69,15 +69,14 @@ impl Default for RateLimits {
     }
 }
 
-/// What a creation limit applies to; each has its own buckets.
-///
-/// Hooks for the link codes of the second wave: `POST /api/v1/players/me/link-codes` adds a
-/// `LinkCode` here (and a limiter in [`Limits`]); `POST /api/v1/sessions` wraps its
-/// redemption in [`Limits::guess`], whose 403 for an unknown code then counts as a failure.
+/// What a creation limit applies to; each has its own buckets. (Redeeming a link code is a
+/// guess, not a creation: `POST /api/v1/sessions` runs in [`Limits::guess`].)
 #[derive(Debug, Clone, Copy)]
 pub enum Creation {
     SignUp,
     Map,
+    /// `POST /api/v1/players/me/link-codes`.
+    LinkCode,
 }
 
 /// Every limiter of this handler.
@@ -87,6 +86,7 @@ pub struct Limits {
     guesses: AddressLimiter,
     sign_ups: AddressLimiter,
     maps: AddressLimiter,
+    link_codes: AddressLimiter,
 }
 
 impl Limits {
@@ -99,6 +99,7 @@ impl Limits {
             guesses,
             sign_ups: create(),
             maps: create(),
+            link_codes: create(),
         }
     }
 
@@ -127,6 +128,9 @@ impl Limits {
         let (limiter, kind, message) = match what {
             Creation::SignUp => (&self.sign_ups, "sign_up", "too many sign-ups from this address"),
             Creation::Map => (&self.maps, "map_create", "too many maps created from this address"),
+            Creation::LinkCode => {
+                (&self.link_codes, "link_code_create", "too many link codes created from this address")
+            }
         };
         limiter.spend(client.0).map_err(|wait| refused(kind, message, wait).into())
     }
@@ -205,6 +209,8 @@ impl ClientAddr {
 
 #[cfg(test)]
 mod tests {
+    use marauder_core::protocol::ErrorCode;
+
     use super::*;
 
     fn limits(trust_proxy: &[&str]) -> Limits {
@@ -239,6 +245,22 @@ mod tests {
         assert_eq!(trusting.client(Some(ip("::ffff:10.0.0.1")), &chain).0, ip("203.0.113.9"));
         let mapped = limits(&["::ffff:10.0.0.1"]);
         assert_eq!(mapped.client(Some(ip("10.0.0.1")), &headers).0, ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn each_kind_of_creation_has_its_own_buckets() {
+        let limits = Limits::new(&RateLimits { create_burst: 1, ..RateLimits::default() });
+        let client = ClientAddr(ip("192.0.2.1"));
+        for what in [Creation::SignUp, Creation::Map, Creation::LinkCode] {
+            assert!(limits.create(client, what).is_ok(), "{what:?}: the first");
+            let refused = limits.create(client, what).unwrap_err();
+            assert_eq!(
+                (refused.code, refused.retry_after_secs),
+                (ErrorCode::RateLimited, Some(10)),
+                "{what:?}"
+            );
+        }
+        assert!(limits.create(ClientAddr(ip("192.0.2.2")), Creation::LinkCode).is_ok(), "another address");
     }
 
     #[test]

@@ -1,8 +1,13 @@
+//! Maps: creating, listing the public ones, reading one (its detail, preview, locations and
+//! trails), joining and leaving. What only an owner may do is in `admin`.
+
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use marauder_core::protocol::{CreateMap, JoinMap, Locations, MapCreated, MapDetail, PublicMaps, Trail};
+use marauder_core::protocol::{
+    CreateMap, JoinMap, Locations, MapCreated, MapDetail, MapPreview, PublicMaps, Trail,
+};
 
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, OptionalJsonBody, Params};
@@ -13,6 +18,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/maps", post(create).get(list_public))
         .route("/api/v1/maps/{id}", get(detail))
+        .route("/api/v1/maps/{id}/preview", get(preview))
         .route("/api/v1/maps/{id}/join", post(join))
         .route("/api/v1/maps/{id}/leave", post(leave))
         .route("/api/v1/maps/{id}/locations", get(locations))
@@ -112,6 +118,40 @@ async fn join(
     let joining = state.app.join(&player, &id, req);
     let joined = if guessing { state.limits.guess(client, joining).await? } else { joining.await? };
     Ok(Json(joined))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/maps/{id}/preview",
+    tag = "maps",
+    operation_id = "preview_map",
+    summary = "What an invite screen shows before joining: name, owner, member count",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "the map's id"),
+        ("invite_code" = Option<String>, Query, description = "a private map's invite code (not needed by a member)"),
+    ),
+    responses(
+        (status = 200, body = MapPreview),
+        (status = 400, description = "`bad_request`: an unknown query parameter"),
+        (status = 403, description = "`forbidden`: a private map, and a wrong or missing invite code"),
+        (status = 404, description = "`not_found`: no such map"),
+    )
+)]
+async fn preview(
+    State(state): State<AppState>,
+    Auth(player): Auth,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> Result<Json<MapPreview>, ApiError> {
+    let params = Params::from_uri(&uri, &["invite_code"])?;
+    let code = params.text("invite_code");
+    let previewing = state.app.preview(&player, &id, code);
+    // As on join: only a presented code is a guess.
+    let preview =
+        if code.is_some() { state.limits.guess(client, previewing).await? } else { previewing.await? };
+    Ok(Json(preview))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! The HTTP routes; each module owns its `router()`. Handlers extract, call the core, and
 //! map the result.
 
+mod admin;
 mod devices;
 mod health;
 mod locations;
@@ -9,6 +10,7 @@ mod metrics;
 mod openapi;
 mod phones;
 mod players;
+mod sessions;
 pub mod web;
 pub mod ws;
 
@@ -19,9 +21,11 @@ use crate::state::AppState;
 pub fn api(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(players::router())
+        .merge(sessions::router())
         .merge(devices::router())
         .merge(phones::router())
         .merge(maps::router())
+        .merge(admin::router())
         .merge(locations::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -1,18 +1,20 @@
+//! A player: signing up, its own record (read, rename, delete), and another's public face.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use marauder_core::protocol::{CreatePlayer, Me, PlayerCreated, PlayerSummary};
+use marauder_core::protocol::{CreatePlayer, Me, PlayerCreated, PlayerSummary, RenamePlayer};
 
 use crate::error::ApiError;
-use crate::extract::{Auth, JsonBody};
+use crate::extract::{Auth, JsonBody, UserAgent};
 use crate::limits::{ClientAddr, Creation};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/players", post(create))
-        .route("/api/v1/players/me", get(me).delete(delete_me))
+        .route("/api/v1/players/me", get(me).patch(rename).delete(delete_me))
         .route("/api/v1/players/{id}", get(public))
 }
 
@@ -21,7 +23,7 @@ pub fn router() -> Router<AppState> {
     path = "/api/v1/players",
     tag = "players",
     operation_id = "create_player",
-    summary = "Creates a player and its first token",
+    summary = "Creates a player and its first session (token); the session keeps the `User-Agent`",
     request_body = CreatePlayer,
     responses(
         (status = 201, description = "the player, with its secret token", body = PlayerCreated),
@@ -32,10 +34,11 @@ pub fn router() -> Router<AppState> {
 async fn create(
     State(state): State<AppState>,
     client: ClientAddr,
+    agent: UserAgent,
     JsonBody(req): JsonBody<CreatePlayer>,
 ) -> Result<(StatusCode, Json<PlayerCreated>), ApiError> {
     state.limits.create(client, Creation::SignUp)?;
-    Ok((StatusCode::CREATED, Json(state.app.create_player(req).await?)))
+    Ok((StatusCode::CREATED, Json(state.app.create_player(req, agent.client()).await?)))
 }
 
 #[utoipa::path(
@@ -49,6 +52,29 @@ async fn create(
 )]
 async fn me(State(state): State<AppState>, Auth(player): Auth) -> Result<Json<Me>, ApiError> {
     Ok(Json(state.app.me(&player).await?))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/players/me",
+    tag = "players",
+    operation_id = "rename_me",
+    summary = "Renames the calling player; each of its maps gets a `renamed` event",
+    security(("bearer" = [])),
+    request_body = RenamePlayer,
+    responses(
+        (status = 200, description = "the player as `GET /players/me` answers it", body = Me),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`"),
+    )
+)]
+async fn rename(
+    State(state): State<AppState>,
+    Auth(player): Auth,
+    JsonBody(req): JsonBody<RenamePlayer>,
+) -> Result<Json<Me>, ApiError> {
+    // The player's sockets, here and on every handler, take the new name through the core's
+    // notice before its `renamed` events go out.
+    Ok(Json(state.app.rename(&player, req).await?))
 }
 
 #[utoipa::path(
