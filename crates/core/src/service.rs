@@ -411,7 +411,9 @@ impl Marauder {
         {
             let _guard = self.stripe(map, &player.id).lock().await;
             if !self.store.remove_member(map, &player.id).await? {
-                return Ok(());
+                drop(_guard);
+                // Not a member (any more): the retry of a leave whose hand-over failed ends it.
+                return self.after_departure(map, &player.id).await;
             }
             if let Err(err) = self.feed.publish(map, self.left(player, removed)).await {
                 // Its subscribers would keep showing the player: undo, so a retry leaves.

@@ -49,6 +49,9 @@ pub struct LinkCodeRecord {
     pub hash: TokenHash,
     pub player: PlayerId,
     pub expires_at: Millis,
+    /// The session that made it: a code outlives its session only as the player's way back
+    /// (no session left), never as a revoked intruder's.
+    pub session: Option<SessionId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +137,8 @@ struct StoredLinkCode {
     hash: [u8; 32],
     player: String,
     expires_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -224,6 +229,7 @@ impl LinkCodeRecord {
             hash: self.hash.0,
             player: self.player.to_string(),
             expires_at: self.expires_at,
+            session: self.session.as_ref().map(SessionId::to_string),
         };
         serde_json::to_vec(&stored).expect("a link code always encodes")
     }
@@ -234,6 +240,7 @@ impl LinkCodeRecord {
             hash: TokenHash(stored.hash),
             player: stored_id(PlayerId::parse(&stored.player))?,
             expires_at: stored.expires_at,
+            session: stored.session.map(|id| stored_id(SessionId::parse(&id))).transpose()?,
         })
     }
 }

@@ -171,7 +171,7 @@ async fn a_deleted_player_takes_all_its_sessions_and_gains_none() {
 }
 
 fn code(token: u8, player: &str, expires_at: i64) -> LinkCodeRecord {
-    LinkCodeRecord { hash: TokenHash([token; 32]), player: pid(player), expires_at }
+    LinkCodeRecord { hash: TokenHash([token; 32]), player: pid(player), expires_at, session: None }
 }
 
 fn link_codes(embedded: &Embedded) -> u64 {

@@ -26,13 +26,34 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let state = AppState::from_ref(state);
-        let token = bearer(parts).or_else(|| query_token(parts)).ok_or(CoreError::Unauthorized)?;
-        // A presented token is a guess: an address that has presented too many unknown ones
-        // is refused (429) before this one is looked at.
-        let client = ClientAddr::of(parts, &state);
-        Ok(Auth(state.limits.guess(client, state.app.authenticate(&token)).await?))
+        let (player, _) = authenticated(parts, &AppState::from_ref(state)).await?;
+        Ok(Auth(player))
     }
+}
+
+/// [`Auth`], keeping the token: a WebSocket checks now and then that it still opens a
+/// session (a revocation whose notice it missed closes it all the same).
+pub struct AuthWithToken(pub Player, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthWithToken
+where
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (player, token) = authenticated(parts, &AppState::from_ref(state)).await?;
+        Ok(AuthWithToken(player, token))
+    }
+}
+
+async fn authenticated(parts: &Parts, state: &AppState) -> Result<(Player, String), ApiError> {
+    let token = bearer(parts).or_else(|| query_token(parts)).ok_or(CoreError::Unauthorized)?;
+    // A presented token is a guess: an address that has presented too many unknown ones
+    // is refused (429) before this one is looked at.
+    let client = ClientAddr::of(parts, state);
+    let player = state.limits.guess(client, state.app.authenticate(&token)).await?;
+    Ok((player, token))
 }
 
 fn bearer(parts: &Parts) -> Option<String> {

@@ -59,6 +59,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Session {
     state: AppState,
     player: Player,
+    /// The token that opened the socket, checked again at every ping (never logged).
+    token: String,
     registration: Registration,
     /// The version of the registry's name cell that `player.name` reflects.
     name_seen: u64,
@@ -75,13 +77,13 @@ struct Sub {
 }
 
 impl Session {
-    pub fn new(state: AppState, player: Player, registration: Registration) -> Session {
+    pub fn new(state: AppState, player: Player, token: String, registration: Registration) -> Session {
         let outbox = Outbox::new(state.config.outbox_bytes);
         // Just authenticated, the name is the freshest there is: the player's other sockets
         // here take it too.
         registration.name.set(&player.name);
         let name_seen = registration.name.version();
-        Session { state, player, registration, name_seen, outbox, subs: HashMap::new() }
+        Session { state, player, token, registration, name_seen, outbox, subs: HashMap::new() }
     }
 
     #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
@@ -135,6 +137,11 @@ impl Session {
                     if !alive.tick() {
                         tracing::debug!("no answer to the last ping");
                         break None;
+                    }
+                    // A revocation whose notice never came (the broker was down) closes the
+                    // socket here; a store that cannot answer now closes nothing.
+                    if let Ok(false) = self.state.app.still_signed_in(&self.token).await {
+                        break Some((CLOSE_REVOKED, "session revoked"));
                     }
                     if unless_shutdown(sink.send(Message::Ping(Bytes::new())), &shutdown).await.is_err() {
                         break None;

@@ -106,11 +106,32 @@ impl Marauder {
     /// The store first, so that the map is gone for every request; then its last event, after
     /// which the feed publishes nothing more to it.
     async fn drop_map(&self, map: &MapId) -> Result<(), CoreError> {
-        if self.store.delete_map(map).await? {
-            self.feed.publish(map, Change::Deleted).await?;
-            tracing::info!(%map, "map deleted");
+        if !self.store.delete_map(map).await? {
+            return Ok(());
+        }
+        tracing::info!(%map, "map deleted");
+        if let Err(err) = self.feed.publish(map, Change::Deleted).await {
+            // The map is gone, so a retry would be a 404: its subscribers must still hear the
+            // end, so the feed is retried until it takes it.
+            tracing::warn!(%map, error = %err, "publishing map_deleted failed; retrying in the background");
+            tokio::spawn(self.clone().publish_deleted(map.clone()));
         }
         Ok(())
+    }
+
+    /// Retries `map_deleted` with backoff, for about ten minutes: a feed that was unavailable
+    /// is usually back well before.
+    async fn publish_deleted(self, map: MapId) {
+        let mut wait = std::time::Duration::from_millis(250);
+        for _ in 0..16 {
+            tokio::time::sleep(wait).await;
+            match self.feed.publish(&map, Change::Deleted).await {
+                Ok(_) => return,
+                Err(err) => tracing::warn!(%map, error = %err, "publishing map_deleted failed again"),
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(60));
+        }
+        tracing::error!(%map, "map_deleted was never published: its subscribers end when they resubscribe");
     }
 
     /// After `gone` left `map`: a map without members is deleted, and one whose owner left

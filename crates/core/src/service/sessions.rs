@@ -35,6 +35,12 @@ fn new_session(player: &PlayerId, client: Client<'_>, now: Millis) -> (Token, Se
     (token, record)
 }
 
+fn too_many_sessions(max: usize) -> CoreError {
+    CoreError::BadRequest(format!(
+        "a player has at most {max} signed-in devices: sign one out before adding another"
+    ))
+}
+
 fn link_code_refused() -> CoreError {
     CoreError::Forbidden("this link code is unknown, used or expired: make a new one".into())
 }
@@ -83,7 +89,12 @@ impl Marauder {
         self.room_for_a_session(&player.id).await?;
         let code = LinkCode::generate();
         let expires_at = now_millis() + LINK_CODE_TTL_MS;
-        let record = LinkCodeRecord { hash: code.hash(), player: player.id.clone(), expires_at };
+        let record = LinkCodeRecord {
+            hash: code.hash(),
+            player: player.id.clone(),
+            expires_at,
+            session: player.session.clone(),
+        };
         self.store.create_link_code(record).await?;
         tracing::info!(player = %player.id, "link code created");
         Ok(LinkCodeAnswer { code: code.expose().to_owned(), expires_at })
@@ -105,7 +116,16 @@ impl Marauder {
             return Err(link_code_refused());
         };
         let player = self.store.player(&code.player).await?.ok_or_else(link_code_refused)?;
-        self.room_for_a_session(&player.id).await?;
+        let sessions = self.store.sessions_of(&player.id).await?;
+        // Made by a session that has been signed out while others remain (a stolen token,
+        // revoked): the code went with it. With no session left it is the way back in.
+        let orphaned = code.session.as_ref().is_some_and(|made_by| sessions.iter().all(|s| s.id != *made_by));
+        if orphaned && !sessions.is_empty() {
+            return Err(link_code_refused());
+        }
+        if sessions.len() >= self.limits.sessions_per_player {
+            return Err(too_many_sessions(self.limits.sessions_per_player));
+        }
         let (token, session) = new_session(&player.id, client, now);
         self.store.create_session(session.clone()).await?;
         tracing::info!(player = %player.id, session = %session.id, "signed in with a link code");
@@ -128,11 +148,19 @@ impl Marauder {
     async fn room_for_a_session(&self, player: &PlayerId) -> Result<(), CoreError> {
         let max = self.limits.sessions_per_player;
         if self.store.sessions_of(player).await?.len() >= max {
-            return Err(CoreError::BadRequest(format!(
-                "a player has at most {max} signed-in devices: sign one out before adding another"
-            )));
+            return Err(too_many_sessions(max));
         }
         Ok(())
+    }
+
+    /// Whether `presented` still opens a session: an open WebSocket's periodic check, which
+    /// a notice lost on the way cannot defeat. Reads only (`last_seen` is not written).
+    pub async fn still_signed_in(&self, presented: &str) -> Result<bool, CoreError> {
+        if !TokenHash::well_formed(presented) {
+            return Ok(false);
+        }
+        let found = self.store.session_by_token(&TokenHash::of(presented)).await?;
+        Ok(found.is_some_and(|(session, _)| session.token_hash.matches(presented)))
     }
 
     pub async fn sessions(&self, player: &Player) -> Result<Sessions, CoreError> {

@@ -74,6 +74,11 @@ impl TestApp {
     /// Stops the server gracefully, runs `offline` with its config while no server holds the
     /// data (to write through a backend's `Store` what no request can), and starts it again
     /// on the same data (on a new port).
+    /// The settings the server runs with.
+    pub fn config(&self) -> &ServeConfig {
+        &self.config
+    }
+
     pub async fn restart_after<F: Future<Output = ()>>(
         self,
         offline: impl FnOnce(ServeConfig) -> F,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use marauder::ServeConfig;
 use marauder_client::Client;
 use marauder_client::protocol::{ErrorCode, Event, EventBody};
-use marauder_core::{EventSink, LinkCode, LinkCodeRecord, MapId, PlayerId, Store, now_millis};
+use marauder_core::{EventSink, LinkCode, LinkCodeRecord, MapId, PlayerId, SessionId, Store, now_millis};
 
 use crate::helpers::*;
 
@@ -140,8 +140,8 @@ async fn an_expired_link_code_is_forbidden() {
     let (expired, good) = (LinkCode::generate(), LinkCode::generate());
     let now = now_millis();
     let records = vec![
-        LinkCodeRecord { hash: expired.hash(), player: player.clone(), expires_at: now - 1 },
-        LinkCodeRecord { hash: good.hash(), player, expires_at: now + 60_000 },
+        LinkCodeRecord { hash: expired.hash(), player: player.clone(), expires_at: now - 1, session: None },
+        LinkCodeRecord { hash: good.hash(), player, expires_at: now + 60_000, session: None },
     ];
     let app = app.restart_after(|config| insert_link_codes(config, records)).await;
 
@@ -315,5 +315,55 @@ async fn link_codes_past_the_bursts_get_429_even_the_right_one_until_the_wait() 
     let signed_in = redeem_raw(&app, &body).await;
     assert_eq!(signed_in.status, 201, "{:?}", signed_in.json());
     assert_eq!(signed_in.json()["id"], h.id.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_sessions_link_codes_sign_nobody_in_while_the_player_has_others() {
+    let app = TestApp::spawn().await;
+    let (laptop, _) = app.player("Harry").await;
+    let intruder = second_device(&app, &laptop, "stolen").await;
+    let stockpiled = intruder.create_link_code().await.unwrap();
+    let intruders_id =
+        intruder.sessions().await.unwrap().sessions.into_iter().find(|s| s.current).unwrap().id;
+    laptop.revoke_session(&intruders_id).await.unwrap();
+    let refused = app.anon.redeem_link_code(&stockpiled.code).await.unwrap_err();
+    assert_eq!((refused.status(), refused.code()), (Some(403), Some(ErrorCode::Forbidden)), "{refused}");
+    assert_eq!(laptop.sessions().await.unwrap().sessions.len(), 1, "no session was made");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_link_made_before_signing_out_of_the_last_session_is_the_way_back() {
+    let app = TestApp::spawn().await;
+    let (laptop, h) = app.player("Harry").await;
+    let way_back = laptop.create_link_code().await.unwrap();
+    laptop.revoke_session("current").await.unwrap();
+    assert_eq!(laptop.me().await.unwrap_err().status(), Some(401));
+    let phone = app.anon.redeem_link_code(&way_back.code).await.unwrap();
+    assert_eq!(phone.id, h.id);
+    assert_eq!(app.client(&phone.token).sessions().await.unwrap().sessions.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_socket_whose_session_went_without_a_notice_closes_at_its_next_ping() {
+    // Only Redis can lose a notice (a handler cut off from it when it is sent); the session
+    // is deleted here straight through the Store, which announces nothing.
+    if backend().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| c.ws_ping_interval_ms = 300).await;
+    let (laptop, h) = app.player("Harry").await;
+    let phone = second_device(&app, &laptop, "phone").await;
+    let mut phone_live = phone.connect().await.unwrap();
+    let mut laptop_live = laptop.connect().await.unwrap();
+    let session = phone.sessions().await.unwrap().sessions.into_iter().find(|s| s.current).unwrap().id;
+    let redis = marauder_redis::connect(&app.config().redis_options(), Arc::new(Nowhere)).await.unwrap();
+    let (player, session) = (PlayerId::parse(&h.id).unwrap(), SessionId::parse(&session).unwrap());
+    assert!(redis.store.delete_session(&player, &session).await.unwrap().is_some());
+    assert_eq!(recv_close(&mut phone_live).await, Some(4001));
+    let map = laptop.create_map("Hogwarts", None).await.unwrap();
+    assert_eq!(subscribe(&mut laptop_live, &map.id).await, 0, "the laptop's socket stays open");
     app.stop().await;
 }

@@ -135,7 +135,12 @@ async fn a_link_code_is_taken_once_of_two_racing_takes(deployment: Deployment) {
     let store = backend.redis.store.clone();
     let (hermione, _) = player(&backend, "Hermione", 1_000).await;
     let hash = TokenHash::of("a-link-code");
-    let code = LinkCodeRecord { hash, player: hermione.id.clone(), expires_at: now_millis() + 600_000 };
+    let code = LinkCodeRecord {
+        hash,
+        player: hermione.id.clone(),
+        expires_at: now_millis() + 600_000,
+        session: None,
+    };
     store.create_link_code(code.clone()).await.unwrap();
     let key = format!("{}:l:{}", backend.prefix, hex(&hash));
     let ttl: i64 = backend.raw.query(redis::cmd("PTTL").arg(&key)).await;

@@ -13,7 +13,7 @@ use marauder_core::CoreError;
 use marauder_core::protocol::{ErrorCode, MAX_BODY_BYTES};
 
 use crate::error::ApiError;
-use crate::extract::Auth;
+use crate::extract::AuthWithToken;
 use crate::session::Session;
 use crate::state::AppState;
 
@@ -47,7 +47,7 @@ const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 )]
 async fn upgrade(
     State(state): State<AppState>,
-    Auth(player): Auth,
+    AuthWithToken(player, token): AuthWithToken,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws =
@@ -61,6 +61,11 @@ async fn upgrade(
         }
         .into());
     };
+    // A revocation between the authentication above and the registration found no socket to
+    // close: look again now that a revocation would find this one.
+    if !state.app.still_signed_in(&token).await? {
+        return Err(CoreError::Unauthorized.into());
+    }
     // Tracked from the answer on, not from when axum runs the callback: a shutdown that
     // comes in between still waits for this session's 1001.
     let tracked = state.sessions.token();
@@ -71,7 +76,7 @@ async fn upgrade(
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| async move {
-            Session::new(state, player, registration).run(socket).await;
+            Session::new(state, player, token, registration).run(socket).await;
             drop(tracked);
         }))
 }
