@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, restCall } from './helpers.mjs';
 
 const MEMBERS = 50;
 const CENTRE = { lat: 55.9486, lon: -3.1999 };
@@ -33,15 +33,7 @@ const viewers = {};
 /** Every member: {id, name, token}. */
 const crowd = [];
 
-async function api(method, path, token, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
-  return res.status === 204 ? null : res.json();
-}
+const api = (method, path, token, body) => restCall(base, method, path, token, body);
 
 /** A deterministic scatter (the same picture every run). */
 function lcg(seed) {

@@ -2,6 +2,7 @@
 // on a free port, Debian's Chromium driven by playwright-core, and waits on the page that
 // are bounded against hangs (never fixed sleeps).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -122,4 +123,16 @@ export async function openMap(page, base, mapId) {
   await open.waitFor({ timeout: PATIENCE });
   await open.click();
   await page.locator('.live-map').waitFor({ timeout: PATIENCE });
+}
+
+/** A REST call to the server at `base` that must succeed; answers the JSON body (null for
+ *  204). */
+export async function restCall(base, method, path, token, body) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
+  return res.status === 204 ? null : res.json();
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, restCall } from './helpers.mjs';
 
 /** Maps the server lists on one page when the app asks for no `limit`. */
 const PAGE = 100;
@@ -16,15 +16,7 @@ let browser;
 let server;
 let base;
 
-async function api(method, path, token, body) {
-  const res = await fetch(`${base}/api/v1${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
-  return res.json();
-}
+const api = (method, path, token, body) => restCall(base, method, path, token, body);
 
 before(async () => {
   const port = await freePort();
