@@ -94,6 +94,14 @@ impl Marauder {
         Marauder { store, feed, limits, stripes }
     }
 
+    /// The stripe that serialises an owner's changes of one map with their events on this
+    /// handler. Never taken while a (map, player) stripe is held, nor the other way round.
+    fn map_stripe(&self, map: &MapId) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        (map, "map").hash(&mut hasher);
+        &self.stripes[hasher.finish() as usize % MEMBERSHIP_STRIPES]
+    }
+
     fn stripe(&self, map: &MapId, player: &PlayerId) -> &Mutex<()> {
         let mut hasher = DefaultHasher::new();
         (map, player).hash(&mut hasher);

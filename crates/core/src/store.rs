@@ -346,9 +346,10 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the map with its owner as the first member.
     async fn create_map(&self, map: MapRecord) -> Result<()>;
     async fn map(&self, id: &MapId) -> Result<Option<MapRecord>>;
-    /// Replaces the map's record (name, visibility, invite code, owner) if the map exists, the
-    /// public-map index with it; answers whether it existed.
-    async fn update_map(&self, map: MapRecord) -> Result<bool>;
+    /// Replaces the map's record (name, visibility, invite code, owner) with `map` if it is
+    /// still `expected` (compare and set), the public-map index with it; answers whether it
+    /// did: `false` when the map is gone or was changed meanwhile (the caller reads it again).
+    async fn update_map(&self, expected: &MapRecord, map: MapRecord) -> Result<bool>;
     /// Deletes the map: its record, every membership (the members' map lists too) and its
     /// public-index entry; answers whether it existed. Players' trails stay.
     async fn delete_map(&self, id: &MapId) -> Result<bool>;

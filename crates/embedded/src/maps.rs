@@ -69,10 +69,10 @@ fn next_join(txn: &WriteTransaction) -> Result<u64> {
     Ok(next)
 }
 
-/// Replaces the record of a map that exists, and moves it in or out of the public index
-/// when its visibility changed; answers whether it existed.
-pub fn update(txn: &WriteTransaction, map: &MapRecord) -> Result<bool> {
-    let Some(before) = record(txn, &map.id)? else { return Ok(false) };
+/// Replaces the record of a map that is still `expected`, and moves it in or out of the
+/// public index when its visibility changed; answers whether it did.
+pub fn update(txn: &WriteTransaction, expected: &MapRecord, map: &MapRecord) -> Result<bool> {
+    let Some(before) = record(txn, &map.id)?.filter(|before| before == expected) else { return Ok(false) };
     txn.open_table(codec::MAPS)
         .map_err(db_err)?
         .insert(map.id.as_str(), map.encode().as_slice())

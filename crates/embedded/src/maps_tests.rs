@@ -137,20 +137,24 @@ async fn an_update_keeps_the_public_index_right() {
     assert_eq!(public(store).await, [(3, "big".into()), (1, "small".into())]);
 
     let private = MapRecord { name: "Hidden".into(), ..record("big", "owner", false) };
-    assert!(store.update_map(private.clone()).await.unwrap());
-    assert_eq!(store.map(&mid("big")).await.unwrap(), Some(private));
+    let stale = MapRecord { name: "Elsewhere".into(), ..record("big", "owner", true) };
+    assert!(!store.update_map(&stale, private.clone()).await.unwrap(), "not the stored record: nothing");
+    assert_eq!(store.map(&mid("big")).await.unwrap(), Some(record("big", "owner", true)));
+    assert!(store.update_map(&record("big", "owner", true), private.clone()).await.unwrap());
+    assert_eq!(store.map(&mid("big")).await.unwrap(), Some(private.clone()));
     assert_eq!(public(store).await, [(1, "small".into())], "private: out of the index");
     store.add_member(&mid("big"), &pid("owner")).await.unwrap(); // no change: already in
     store.remove_member(&mid("big"), &pid("b")).await.unwrap();
     assert_eq!(public(store).await, [(1, "small".into())], "its count moves, not into the index");
 
     let renamed = MapRecord { name: "Open".into(), ..record("big", "a", true) };
-    assert!(store.update_map(renamed.clone()).await.unwrap());
+    assert!(store.update_map(&private, renamed.clone()).await.unwrap());
     assert_eq!(public(store).await, [(2, "big".into()), (1, "small".into())], "public: back, 2 members");
-    assert!(store.update_map(MapRecord { name: "Again".into(), ..renamed }).await.unwrap());
+    assert!(store.update_map(&renamed, MapRecord { name: "Again".into(), ..renamed.clone() }).await.unwrap());
     assert_eq!(public(store).await, [(2, "big".into()), (1, "small".into())], "listed once");
 
-    assert!(!store.update_map(record("nowhere", "owner", true)).await.unwrap());
+    let nowhere = record("nowhere", "owner", true);
+    assert!(!store.update_map(&nowhere, nowhere.clone()).await.unwrap());
     assert_eq!(store.map(&mid("nowhere")).await.unwrap(), None, "an update creates no map");
     assert_eq!(public(store).await.len(), 2);
 }

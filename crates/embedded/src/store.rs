@@ -306,8 +306,8 @@ impl Store for EmbeddedStore {
         self.read(move |txn| read_map(txn, id.as_str())).await
     }
 
-    async fn update_map(&self, map: MapRecord) -> Result<bool> {
-        changed(self.writer.call(Op::UpdateMap(map)).await?)
+    async fn update_map(&self, expected: &MapRecord, map: MapRecord) -> Result<bool> {
+        changed(self.writer.call(Op::UpdateMap(Box::new((expected.clone(), map)))).await?)
     }
 
     async fn delete_map(&self, id: &MapId) -> Result<bool> {

@@ -40,7 +40,8 @@ pub enum Op {
     /// Revoke the device if it is the player's.
     DeleteDevice(PlayerId, DeviceId),
     CreateMap(MapRecord),
-    UpdateMap(MapRecord),
+    /// (expected, new): a compare and set.
+    UpdateMap(Box<(MapRecord, MapRecord)>),
     DeleteMap(MapId),
     AddMember(MapId, PlayerId),
     RemoveMember(MapId, PlayerId),
@@ -362,7 +363,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
             Ok(Reply::Changed(owned))
         }
         Op::CreateMap(map) => maps::create(txn, &map).map(|()| Reply::Done),
-        Op::UpdateMap(map) => maps::update(txn, &map).map(Reply::Changed),
+        Op::UpdateMap(change) => maps::update(txn, &change.0, &change.1).map(Reply::Changed),
         Op::DeleteMap(map) => maps::delete(txn, &map).map(Reply::Members),
         Op::AddMember(map, player) => maps::add_member(txn, &map, &player).map(Reply::Changed),
         Op::RemoveMember(map, player) => maps::set_member(txn, &map, &player, false).map(Reply::Changed),

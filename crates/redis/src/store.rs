@@ -235,8 +235,8 @@ impl Store for RedisStore {
         bytes.map(|b| MapRecord::decode(id.as_str(), &b)).transpose()
     }
 
-    async fn update_map(&self, map: MapRecord) -> Result<bool> {
-        self.replace_map(&map).await
+    async fn update_map(&self, expected: &MapRecord, map: MapRecord) -> Result<bool> {
+        self.replace_map(expected, &map).await
     }
 
     async fn delete_map(&self, id: &MapId) -> Result<bool> {

@@ -42,41 +42,69 @@ impl Marauder {
         req: UpdateMap,
     ) -> Result<MapDetail, CoreError> {
         let name = req.name.as_deref().map(|n| Name::parse("name", n)).transpose()?;
-        let record = self.owned_map(player, map).await?;
-        let mut updated = record.clone();
-        if let Some(name) = name {
-            updated.name = name.into_string();
-        }
-        if let Some(visibility) = req.visibility.filter(|v| *v != record.visibility) {
-            updated.visibility = visibility;
-            updated.invite_code =
-                (visibility == Visibility::Private).then(|| InviteCode::generate().as_str().to_owned());
-        }
-        if updated != record {
-            self.replace_map(&updated).await?;
-            self.feed.publish(&updated.id, map_updated(&updated)).await?;
-            tracing::info!(map = %updated.id, "map updated");
-        }
+        let change = |record: &MapRecord| {
+            let mut updated = record.clone();
+            if let Some(name) = &name {
+                updated.name = name.as_str().to_owned();
+            }
+            if let Some(visibility) = req.visibility.filter(|v| *v != record.visibility) {
+                updated.visibility = visibility;
+                updated.invite_code =
+                    (visibility == Visibility::Private).then(|| InviteCode::generate().as_str().to_owned());
+            }
+            Ok(updated)
+        };
+        let updated = self.change_owned_map(player, map, change, true).await?;
         self.detail(updated).await
     }
 
     /// A new invite code for a private map; the old one opens nothing from then on.
     pub async fn new_invite_code(&self, player: &Player, map: &str) -> Result<InviteCodeAnswer, CoreError> {
-        let record = self.owned_map(player, map).await?;
-        if record.visibility == Visibility::Public {
-            return Err(CoreError::BadRequest("a public map has no invite code: anyone may join it".into()));
-        }
         let code = InviteCode::generate().as_str().to_owned();
-        self.replace_map(&MapRecord { invite_code: Some(code.clone()), ..record }).await?;
+        let change = |record: &MapRecord| {
+            if record.visibility == Visibility::Public {
+                return Err(CoreError::BadRequest(
+                    "a public map has no invite code: anyone may join it".into(),
+                ));
+            }
+            Ok(MapRecord { invite_code: Some(code.clone()), ..record.clone() })
+        };
+        self.change_owned_map(player, map, change, false).await?;
         tracing::info!(%map, "invite code replaced");
         Ok(InviteCodeAnswer { invite_code: code })
     }
 
-    async fn replace_map(&self, record: &MapRecord) -> Result<(), CoreError> {
-        if !self.store.update_map(record.clone()).await? {
-            return Err(CoreError::NotFound(format!("no map {}", record.id)));
+    /// Applies `change` to the owner's map as it is now, by compare and set: when the record
+    /// changed meanwhile (a hand-over, another edit) it is read again, ownership checked
+    /// again and `change` applied again. With `announce`, a change publishes `map_updated`;
+    /// on this handler changes of one map and their events go one at a time, so the last event
+    /// tells the stored state. Answers the record as stored.
+    async fn change_owned_map(
+        &self,
+        player: &Player,
+        map: &str,
+        change: impl Fn(&MapRecord) -> Result<MapRecord, CoreError>,
+        announce: bool,
+    ) -> Result<MapRecord, CoreError> {
+        let id = self.existing_map(map).await?.id;
+        for _ in 0..HAND_OVER_ATTEMPTS {
+            // Changes made here wait for each other: only another handler's (or a hand-over)
+            // can make the compare and set fail.
+            let _serial = self.map_stripe(&id).lock().await;
+            let record = self.owned_map(player, map).await?;
+            let updated = change(&record)?;
+            if updated == record {
+                return Ok(record);
+            }
+            if self.store.update_map(&record, updated.clone()).await? {
+                if announce {
+                    self.feed.publish(&updated.id, map_updated(&updated)).await?;
+                    tracing::info!(map = %updated.id, "map updated");
+                }
+                return Ok(updated);
+            }
         }
-        Ok(())
+        Err(CoreError::Unavailable(format!("map {map} kept changing while it was being changed")))
     }
 
     /// The owner removes a member: `left` with `removed`, and the member's subscriptions end.
@@ -148,9 +176,11 @@ impl Marauder {
             if record.owner != *gone && members.iter().any(|(id, _)| *id == record.owner) {
                 return Ok(());
             }
-            let updated = MapRecord { owner: heir.clone(), ..record };
-            if !self.store.update_map(updated.clone()).await? {
-                return Ok(());
+            let updated = MapRecord { owner: heir.clone(), ..record.clone() };
+            let _serial = self.map_stripe(map).lock().await;
+            // Changed meanwhile (another edit, or already handed on): read it again.
+            if !self.store.update_map(&record, updated.clone()).await? {
+                continue;
             }
             // The heir may have left between the read and the write: then choose again.
             if self.store.is_member(map, heir).await? {

@@ -296,3 +296,26 @@ async fn wrong_preview_codes_are_guesses_and_past_the_burst_even_the_right_one_g
     assert_eq!(preview(&draco, &map.id, Some(&code)).await.members, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn racing_changes_of_one_map_end_with_the_last_event_telling_the_stored_state() {
+    let app = TestApp::spawn().await;
+    let (harry, _) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut live = harry.connect().await.unwrap();
+    let start = subscribe(&mut live, &map.id).await;
+    const CHANGES: usize = 12;
+    let renames = (0..CHANGES).map(|i| {
+        let (harry, id) = (harry.clone(), map.id.clone());
+        async move { harry.update_map(&id, &update(Some(&format!("Name {i}")), None)).await.unwrap() }
+    });
+    futures_util::future::join_all(renames).await;
+    let events = recv_events(&mut live, &map.id, CHANGES).await;
+    assert_consecutive(&events, start + 1);
+    let stored = harry.map(&map.id).await.unwrap().name;
+    match &events.last().unwrap().body {
+        EventBody::MapUpdated { name, .. } => assert_eq!(name, &stored, "the last event is the stored name"),
+        other => panic!("expected map_updated, got {other:?}"),
+    }
+    app.stop().await;
+}

@@ -32,12 +32,12 @@ if not exists then return {removed, redis.call('SCARD', KEYS[1]), 0, false} end
 return {removed, redis.call('SCARD', KEYS[1]), redis.call('INCR', KEYS[3]), redis.call('GET', KEYS[4])}
 ";
 
-/// Replaces the record if there is one, versioning the change for the public index.
-/// KEYS: record, version, members. ARGV: the new record. Returns {old record, version,
-/// members} or nil.
+/// Replaces the record if it is still the expected one (compare and set), versioning the
+/// change for the public index. KEYS: record, version, members. ARGV: the new record, the
+/// expected one. Returns {old record, version, members} or nil.
 const UPDATE: &str = r"
 local old = redis.call('GET', KEYS[1])
-if not old then return false end
+if not old or old ~= ARGV[2] then return false end
 redis.call('SET', KEYS[1], ARGV[1])
 return {old, redis.call('INCR', KEYS[2]), redis.call('SCARD', KEYS[3])}
 ";
@@ -186,7 +186,7 @@ impl RedisStore {
         Ok(())
     }
 
-    pub(super) async fn replace_map(&self, map: &MapRecord) -> Result<bool> {
+    pub(super) async fn replace_map(&self, expected: &MapRecord, map: &MapRecord) -> Result<bool> {
         let answer: Option<(Vec<u8>, u64, u64)> = self
             .scripts
             .maps
@@ -195,6 +195,7 @@ impl RedisStore {
             .key(self.keys.membership_version(&map.id))
             .key(self.keys.members(&map.id))
             .arg(map.encode())
+            .arg(expected.encode())
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;

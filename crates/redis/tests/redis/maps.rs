@@ -39,26 +39,32 @@ async fn an_update_moves_the_map_in_and_out_of_the_public_index(deployment: Depl
 
     // Private to public: enters with its member count.
     let public = MapRecord { visibility: Visibility::Public, invite_code: None, ..private.clone() };
-    assert!(store.update_map(public.clone()).await.unwrap());
+    let stale = MapRecord { name: "Elsewhere".into(), ..private.clone() };
+    assert!(!store.update_map(&stale, public.clone()).await.unwrap(), "not the stored record: nothing");
+    assert_eq!(store.map(&private.id).await.unwrap(), Some(private.clone()));
+    assert!(store.update_map(&private, public.clone()).await.unwrap());
     assert_eq!(store.map(&private.id).await.unwrap(), Some(public.clone()));
     assert_eq!(listed(&backend).await, [(at(2, &private.id), Some("Hogwarts".to_owned()))]);
 
     // A rename keeps its place; a new owner is kept.
-    let renamed = MapRecord { name: "Transfiguration".into(), owner: member.id.clone(), ..public };
-    assert!(store.update_map(renamed.clone()).await.unwrap());
+    let renamed = MapRecord { name: "Transfiguration".into(), owner: member.id.clone(), ..public.clone() };
+    assert!(store.update_map(&public, renamed.clone()).await.unwrap());
     assert_eq!(store.map(&private.id).await.unwrap(), Some(renamed.clone()));
     assert_eq!(listed(&backend).await, [(at(2, &private.id), Some("Transfiguration".to_owned()))]);
 
     // Public to private: leaves it.
-    let hidden =
-        MapRecord { visibility: Visibility::Private, invite_code: Some("new-code".into()), ..renamed };
-    assert!(store.update_map(hidden.clone()).await.unwrap());
+    let hidden = MapRecord {
+        visibility: Visibility::Private,
+        invite_code: Some("new-code".into()),
+        ..renamed.clone()
+    };
+    assert!(store.update_map(&renamed, hidden.clone()).await.unwrap());
     assert_eq!(store.map(&private.id).await.unwrap(), Some(hidden));
     assert_eq!(listed(&backend).await, []);
 
     // A map that does not exist is not created by an update.
     let ghost = MapRecord { id: MapId::generate(), ..private };
-    assert!(!store.update_map(ghost.clone()).await.unwrap());
+    assert!(!store.update_map(&ghost, ghost.clone()).await.unwrap());
     assert_eq!(store.map(&ghost.id).await.unwrap(), None);
     assert_eq!(listed(&backend).await, []);
 }
