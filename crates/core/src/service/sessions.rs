@@ -35,6 +35,16 @@ fn new_session(player: &PlayerId, client: Client<'_>, now: Millis) -> (Token, Se
     (token, record)
 }
 
+/// The answer that signs a device in: the player and the new session's token.
+fn signed_in(player: PlayerRecord, token: &Token) -> PlayerCreated {
+    PlayerCreated {
+        id: player.id.into_string(),
+        name: player.name,
+        token: token.expose().to_owned(),
+        created_at: player.created_at,
+    }
+}
+
 fn too_many_sessions(max: usize) -> CoreError {
     CoreError::BadRequest(format!(
         "a player has at most {max} signed-in devices: sign one out before adding another"
@@ -56,21 +66,12 @@ impl Marauder {
         let (token, session) = new_session(&record.id, client, record.created_at);
         self.store.create_player(record.clone(), session).await?;
         tracing::info!(player = %record.id, "player created");
-        Ok(PlayerCreated {
-            id: record.id.into_string(),
-            name: record.name,
-            token: token.expose().to_owned(),
-            created_at: record.created_at,
-        })
+        Ok(signed_in(record, &token))
     }
 
     /// The player a bearer token belongs to, and the session it opens.
     pub async fn authenticate(&self, presented: &str) -> Result<Player, CoreError> {
-        if !TokenHash::well_formed(presented) {
-            return Err(CoreError::Unauthorized);
-        }
-        let found = self.store.session_by_token(&TokenHash::of(presented)).await?;
-        let Some((session, record)) = found.filter(|(s, _)| s.token_hash.matches(presented)) else {
+        let Some((session, record)) = self.session_of(presented).await? else {
             return Err(CoreError::Unauthorized);
         };
         let now = now_millis();
@@ -129,12 +130,7 @@ impl Marauder {
         let (token, session) = new_session(&player.id, client, now);
         self.store.create_session(session.clone()).await?;
         tracing::info!(player = %player.id, session = %session.id, "signed in with a link code");
-        Ok(PlayerCreated {
-            id: player.id.into_string(),
-            name: player.name,
-            token: token.expose().to_owned(),
-            created_at: player.created_at,
-        })
+        Ok(signed_in(player, &token))
     }
 
     /// Announces `notice` to every handler. Its cause is already stored: a broker that fails
@@ -156,11 +152,17 @@ impl Marauder {
     /// Whether `presented` still opens a session: an open WebSocket's periodic check, which
     /// a notice lost on the way cannot defeat. Reads only (`last_seen` is not written).
     pub async fn still_signed_in(&self, presented: &str) -> Result<bool, CoreError> {
+        Ok(self.session_of(presented).await?.is_some())
+    }
+
+    /// The session a presented token opens, with its player: garbage is refused before any
+    /// lookup, and the hash compared in constant time.
+    async fn session_of(&self, presented: &str) -> Result<Option<(SessionRecord, PlayerRecord)>, CoreError> {
         if !TokenHash::well_formed(presented) {
-            return Ok(false);
+            return Ok(None);
         }
         let found = self.store.session_by_token(&TokenHash::of(presented)).await?;
-        Ok(found.is_some_and(|(session, _)| session.token_hash.matches(presented)))
+        Ok(found.filter(|(session, _)| session.token_hash.matches(presented)))
     }
 
     pub async fn sessions(&self, player: &Player) -> Result<Sessions, CoreError> {
