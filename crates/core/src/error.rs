@@ -4,7 +4,7 @@ use marauder_protocol::ErrorCode;
 
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CoreError {
     /// The message names the field at fault when there is one.
     #[error("{0}")]

@@ -10,7 +10,7 @@ use marauder_protocol::{Event, EventBody, PlayerLocation, Visibility};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{MapId, PlayerId, SessionId};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// A change to publish to one map, as the core decided it. The feed turns it into an
 /// [`Event`] with the next seq and executes what [`Change::requires_member`],
@@ -229,6 +229,70 @@ pub trait Feed: Send + Sync + 'static {
     /// and snapshots of the same map. Answers the seq, or `None` when the change no longer
     /// applies ([`Change::requires_member`] is not a member, or the map was deleted).
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError>;
+
+    /// Publishes one player's `locations` (oldest first) as consecutive [`Change::Location`]s
+    /// of `map`, each as [`Feed::publish`] would; a backend over the network does it in one
+    /// step. Answers the seq of the last one published, `None` if none was (the player is
+    /// not a member).
+    async fn publish_locations(
+        &self,
+        map: &MapId,
+        locations: Vec<PlayerLocation>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut last = None;
+        for location in locations {
+            match self.publish(map, Change::Location(location)).await? {
+                Some(seq) => last = Some(seq),
+                None => break,
+            }
+        }
+        Ok(last)
+    }
+
+    /// Changes `player`'s membership of `map` as `change` says ([`Change::Joined`] adds,
+    /// [`Change::Left`] removes) and publishes it, as one step: the event is published if and
+    /// only if the member set changed, so a retry, or a join and a leave racing on two
+    /// handlers, can never leave a member set that the map's last membership event
+    /// contradicts. Answers the seq, or `None` when nothing changed (already a member, not a
+    /// member, or the map has no record).
+    ///
+    /// The default is for a backend whose handler is the only one (the core serialises each
+    /// (map, player) pair on it): the store's change, then the event, the change undone if
+    /// the event cannot be published. A backend shared by several handlers does both in one
+    /// atomic step.
+    async fn publish_membership(
+        &self,
+        store: &dyn Store,
+        map: &MapId,
+        change: Change,
+    ) -> Result<Option<u64>, StoreError> {
+        let (player, join) = match change.membership() {
+            Membership::Add(player) => (player, true),
+            Membership::Remove(player) => (player, false),
+            _ => return Err(StoreError::Internal(format!("{} is not a membership change", change.kind()))),
+        };
+        let Some(player) = PlayerId::parse(player) else {
+            return Ok(None);
+        };
+        let changed = match join {
+            true => store.add_member(map, &player).await?,
+            false => store.remove_member(map, &player).await?,
+        };
+        if !changed {
+            return Ok(None);
+        }
+        match self.publish(map, change).await {
+            Ok(seq) => Ok(seq),
+            Err(err) => {
+                // A change nobody was told of, which a retry would not announce: undone.
+                let _ = match join {
+                    true => store.remove_member(map, &player).await,
+                    false => store.add_member(map, &player).await,
+                };
+                Err(err)
+            }
+        }
+    }
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError>;
     async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError>;
     /// From when this returns until the answer is dropped, every event of `map` published

@@ -6,6 +6,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use futures_util::future::join_all;
 use marauder_protocol::{
     Accepted, CreateDevice, CreateMap, Device, DeviceCreated, Devices, Fix, JoinMap, LocationInput,
     Locations, MapCreated, MapDetail, MapSummary, Me, Millis, PlayerLocation, PlayerSummary, PublicMap,
@@ -384,23 +385,17 @@ impl Marauder {
         }
         {
             let _guard = self.stripe(&record.id, &player.id).lock().await;
-            let added = self.store.add_member(&record.id, &player.id).await?;
-            if !added && self.store.map(&record.id).await?.is_none() {
-                return Err(CoreError::NotFound(format!("no map {map}")));
-            }
-            if added {
-                let published = async {
-                    let latest = self.store.latest(&player.id).await?.map(|fix| self.located(player, fix));
-                    let change =
-                        Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
-                    self.feed.publish(&record.id, change).await
-                };
-                if let Err(err) = published.await {
-                    // A member nobody was told of, whom a retry would not announce: undo.
-                    let _ = self.store.remove_member(&record.id, &player.id).await;
-                    return Err(err.into());
+            let latest = match self.store.is_member(&record.id, &player.id).await? {
+                true => None, // Already a member: the join publishes nothing.
+                false => self.store.latest(&player.id).await?.map(|fix| self.located(player, fix)),
+            };
+            let change = Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
+            match self.feed.publish_membership(&*self.store, &record.id, change).await? {
+                Some(_) => tracing::info!(map = %record.id, player = %player.id, "joined"),
+                None if self.store.map(&record.id).await?.is_none() => {
+                    return Err(CoreError::NotFound(format!("no map {map}")));
                 }
-                tracing::info!(map = %record.id, player = %player.id, "joined");
+                None => {} // Already a member.
             }
         }
         // The record as it is now: the owner or the name may have changed since it was read.
@@ -418,15 +413,10 @@ impl Marauder {
     async fn leave_map(&self, player: &Player, map: &MapId, removed: bool) -> Result<(), CoreError> {
         {
             let _guard = self.stripe(map, &player.id).lock().await;
-            if !self.store.remove_member(map, &player.id).await? {
+            if self.feed.publish_membership(&*self.store, map, self.left(player, removed)).await?.is_none() {
                 drop(_guard);
                 // Not a member (any more): the retry of a leave whose hand-over failed ends it.
                 return self.after_departure(map, &player.id).await;
-            }
-            if let Err(err) = self.feed.publish(map, self.left(player, removed)).await {
-                // Its subscribers would keep showing the player: undo, so a retry leaves.
-                let _ = self.store.add_member(map, &player.id).await;
-                return Err(err.into());
             }
             tracing::info!(%map, player = %player.id, removed, "left");
         }
@@ -456,21 +446,57 @@ impl Marauder {
         let now = now_millis();
         let fixes: Vec<Fix> =
             inputs.iter().map(|input| validate_fix(input, now)).collect::<Result<_, _>>()?;
-        for fix in fixes {
-            self.record(player, fix).await?;
-        }
-        Ok(())
+        self.record_all(player, fixes).await.map(drop)
     }
 
-    /// Appends a valid point to the trail and publishes it to each of the player's maps.
+    /// `location` frames a WebSocket client sent back to back, oldest first, each answered on
+    /// its own (as frames are): the valid ones are stored and published together, in order,
+    /// so that a run of them costs the backend one write rather than one each. Answers, per
+    /// input, `None` or the error its frame gets.
+    pub async fn post_location_frames(
+        &self,
+        player: &Player,
+        inputs: &[LocationInput],
+    ) -> Vec<Option<CoreError>> {
+        let now = now_millis();
+        let checked: Vec<Result<Fix, CoreError>> =
+            inputs.iter().map(|input| validate_fix(input, now)).collect();
+        let fixes: Vec<Fix> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+        let failed = match fixes.is_empty() {
+            true => None,
+            false => self.record_all(player, fixes).await.err(),
+        };
+        checked
+            .into_iter()
+            .map(|c| match c {
+                Err(err) => Some(err),
+                Ok(_) => failed.clone(),
+            })
+            .collect()
+    }
+
     async fn record(&self, player: &Player, fix: Fix) -> Result<Accepted, CoreError> {
-        let maps = self.store.append_trail_and_map_ids(&player.id, &fix).await?;
+        self.record_all(player, vec![fix]).await
+    }
+
+    /// Appends valid points (oldest first) to the trail and publishes them to each of the
+    /// player's maps, as consecutive events of each: to the maps the store remembers at once,
+    /// beside the append, then to any other map the append answers. Answers how many maps
+    /// were informed.
+    async fn record_all(&self, player: &Player, fixes: Vec<Fix>) -> Result<Accepted, CoreError> {
+        let locations: Vec<PlayerLocation> =
+            fixes.iter().map(|fix| self.located(player, fix.clone())).collect();
+        let hint = self.store.map_ids_hint(&player.id).unwrap_or_default();
+        let append = self.store.append_trails_and_map_ids(&player.id, &fixes);
+        let early = hint.iter().map(|map| self.feed.publish_locations(map, locations.clone()));
+        let (maps, early) = futures_util::future::join(append, join_all(early)).await;
         let mut informed = 0;
-        for map in maps.iter() {
-            let change = Change::Location(self.located(player, fix.clone()));
-            if self.feed.publish(map, change).await?.is_some() {
-                informed += 1;
-            }
+        for published in early {
+            informed += u64::from(published?.is_some());
+        }
+        for map in maps?.iter().filter(|map| !hint.contains(map)) {
+            let published = self.feed.publish_locations(map, locations.clone()).await?;
+            informed += u64::from(published.is_some());
         }
         Ok(Accepted { maps: informed })
     }

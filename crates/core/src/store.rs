@@ -377,6 +377,26 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()>;
+    /// The maps this handler last saw the player in, if it remembers them without asking:
+    /// a backend over the network answers it so that a location's publishes can go out with
+    /// its trail append (one round trip), the append's answer then catching any map the hint
+    /// missed. Publishing checks membership, so a stale hint costs a publish, never a wrong
+    /// event. A backend that answers [`Store::map_ids_of`] from memory leaves it `None`.
+    fn map_ids_hint(&self, _player: &PlayerId) -> Option<Arc<[MapId]>> {
+        None
+    }
+    /// [`Store::append_trail_and_map_ids`] for several points of one player, oldest first: a
+    /// backend over the network stores them in one step.
+    async fn append_trails_and_map_ids(&self, player: &PlayerId, fixes: &[Fix]) -> Result<Arc<[MapId]>> {
+        let mut maps = None;
+        for fix in fixes {
+            maps = Some(self.append_trail_and_map_ids(player, fix).await?);
+        }
+        match maps {
+            Some(maps) => Ok(maps),
+            None => self.map_ids_of(player).await,
+        }
+    }
     /// [`Store::append_trail`], then [`Store::map_ids_of`]: the location hot path, which a
     /// backend over the network answers in one round trip.
     async fn append_trail_and_map_ids(&self, player: &PlayerId, fix: &Fix) -> Result<Arc<[MapId]>> {

@@ -259,41 +259,91 @@ fn redis_cli(args: &[String]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// A Redis Cluster of `masters` nodes with no replicas, each a [`RedisProcess`].
+/// A Redis Cluster of `masters` masters with `replicas` replicas each, every node a
+/// [`RedisProcess`] (the masters first).
 pub struct RedisCluster {
     pub nodes: Vec<RedisProcess>,
 }
 
 impl RedisCluster {
-    /// `extra` are more `redis-server` arguments for every node.
+    /// No replicas; `extra` are more `redis-server` arguments for every node.
     pub fn start(dir: &Path, masters: usize, extra: &[&str]) -> anyhow::Result<RedisCluster> {
+        RedisCluster::start_with_replicas(dir, masters, 0, extra)
+    }
+
+    /// Answers once every node sees the cluster as ok and every replica has synced with its
+    /// master, so that a master killed from then on can fail over.
+    pub fn start_with_replicas(
+        dir: &Path,
+        masters: usize,
+        replicas: usize,
+        extra: &[&str],
+    ) -> anyhow::Result<RedisCluster> {
         let mut args = vec!["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"];
         args.extend(extra);
-        let nodes = (0..masters)
+        let nodes = (0..masters * (1 + replicas))
             .map(|i| RedisProcess::start(&dir.join(format!("node{i}")), &args))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut create = vec!["--cluster".to_owned(), "create".to_owned()];
         create.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
-        create.extend(["--cluster-replicas", "0", "--cluster-yes"].map(String::from));
+        create.extend(["--cluster-replicas".to_owned(), replicas.to_string(), "--cluster-yes".to_owned()]);
         redis_cli(&create)?;
+        let cluster = RedisCluster { nodes };
         let deadline = Instant::now() + Duration::from_secs(30);
-        for node in &nodes {
+        for node in &cluster.nodes {
             loop {
-                let info = redis_cli(&["-p".into(), node.port.to_string(), "cluster".into(), "info".into()])?;
-                if info.contains("cluster_state:ok") {
+                let info = cluster.cli(node.port, &["cluster", "info"])?;
+                let replication = cluster.cli(node.port, &["info", "replication"])?;
+                let synced =
+                    replication.contains("role:master") || replication.contains("master_link_status:up");
+                if info.contains("cluster_state:ok") && synced {
                     break;
                 }
                 if Instant::now() > deadline {
-                    bail!("the cluster did not come up: {info}");
+                    bail!("the cluster did not come up: {info}{replication}");
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        Ok(RedisCluster { nodes })
+        Ok(cluster)
     }
 
     /// The nodes' URLs, comma separated, as `--redis` takes them.
     pub fn urls(&self) -> String {
         self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
+    }
+
+    fn cli(&self, port: u16, args: &[&str]) -> anyhow::Result<String> {
+        let mut all = vec!["-p".to_owned(), port.to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        redis_cli(&all)
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the master serving the keys tagged `{tag}`, as
+    /// the first live node sees the cluster (`None` while no master serves them, e.g.
+    /// during a failover).
+    pub fn master_of(&self, tag: &str) -> anyhow::Result<Option<usize>> {
+        let node = self.nodes.iter().find(|n| n.child.is_some()).context("every node is down")?;
+        let slot: u16 =
+            self.cli(node.port, &["cluster", "keyslot", &format!("{{{tag}}}")])?.trim().parse()?;
+        let view = self.cli(node.port, &["cluster", "nodes"])?;
+        Ok(view.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            if !flags.contains("master") || flags.contains("fail") {
+                return None;
+            }
+            let serves = fields.iter().skip(8).any(|range| {
+                let (from, to) = range.split_once('-').unwrap_or((range, range));
+                matches!((from.parse::<u16>(), to.parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&slot))
+            });
+            let port: u16 = fields[1].split(['@', ':']).nth(1)?.parse().ok()?;
+            serves.then(|| self.nodes.iter().position(|n| n.port == port)).flatten()
+        }))
+    }
+
+    /// SIGKILLs node `index` (and waits for it to be gone).
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].kill();
     }
 }

@@ -99,6 +99,10 @@ pub fn store_err(err: RedisError) -> StoreError {
             ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
                     ServerErrorKind::BusyLoading
+                        // Still redirected to a dead master after the client's retries: the
+                        // other nodes point there until a replica has taken over its slots.
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::ClusterDown
                         | ServerErrorKind::MasterDown

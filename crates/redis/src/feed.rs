@@ -4,35 +4,64 @@
 //! listens on that channel and hands what it hears to its sink ([`listener`]).
 
 mod listener;
+mod membership;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use marauder_core::protocol::PlayerLocation;
 use marauder_core::{
-    Change, EventSink, Feed, Latest, Listening, MapId, Membership, Notice, Replay, Snapshot, StoreError,
+    Change, EventSink, Feed, Latest, Listening, MapId, Membership, Notice, Replay, Snapshot, Store,
+    StoreError,
 };
 use redis::Script;
 
-use crate::conn::{Conn, decode_err, ping, store_err};
+use crate::conn::{Conn, decode_err, store_err};
 use crate::keys::Keys;
 
 use self::listener::Listener;
+pub(crate) use self::listener::pushes::{CAPACITY as PUSH_CAPACITY, channel as push_channel};
+pub(crate) use self::listener::{Connector, Subscriber};
 
 /// Gives the change the map's next seq, appends it to the stream, applies it to the latest
-/// locations and publishes it, all at once. It decides nothing: ARGV carries what the core's
-/// [`Change`] says. KEYS: members, seq, events, latest, latest_ts, the map's record.
+/// locations and publishes it, all at once; a membership change also changes the member set
+/// in the same step, and publishes only if the set changed. It decides nothing: ARGV carries
+/// what the core's [`Change`] says. KEYS: members, seq, events, latest, latest_ts, the map's
+/// record, join order, membership version.
 /// ARGV: [1] the player who must be a member ('' for none), [2] '1' if the map must still
 /// exist, [3] what happens to the latest locations ('offer', 'remove', 'clear' or ''),
 /// [4] its player, [5] its ts, [6] its location JSON, [7] the event JSON without its seq,
 /// [8] stream length, [9] channel, [10] '1' for sharded pub/sub, [11] seconds after which the
-/// map's seq and stream expire ('' for never).
+/// map's seq and stream expire ('' for never), [12] the membership change ('add', 'remove'
+/// or ''), [13] its player, [14] the write's key ('' for none), unique per write: a retry of
+/// the script (the client library retries after a timeout) finds its key recorded for the
+/// latest location's player (KEYS[9], one field a member) and answers the seq it got as a
+/// string, publishing nothing twice.
+/// Returns the seq, or for a membership change {seq, members, membership version, record};
+/// nil when nothing was published.
 const PUBLISH: &str = r#"
+local key = ARGV[14]
+if key ~= '' then
+  local held = redis.call('HGET', KEYS[9], ARGV[4])
+  if held and string.sub(held, 1, #key + 1) == key .. ':' then
+    return string.sub(held, #key + 2)
+  end
+end
 if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   return false
 end
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[6]) == 0 then
   return false
+end
+local op, member, version = ARGV[12], ARGV[13], 0
+if op == 'add' then
+  if redis.call('SADD', KEYS[1], member) == 0 then return false end
+  version = redis.call('INCR', KEYS[8])
+  redis.call('ZADD', KEYS[7], version, member)
+elseif op == 'remove' then
+  if redis.call('SREM', KEYS[1], member) == 0 then return false end
+  redis.call('ZREM', KEYS[7], member)
+  if redis.call('EXISTS', KEYS[6]) == 1 then version = redis.call('INCR', KEYS[8]) end
 end
 local seq = redis.call('INCR', KEYS[2])
 local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[7], 2)
@@ -47,8 +76,12 @@ if latest == 'offer' then
 elseif latest == 'remove' then
   redis.call('HDEL', KEYS[4], player)
   redis.call('HDEL', KEYS[5], player)
+  redis.call('HDEL', KEYS[9], player)
 elseif latest == 'clear' then
-  redis.call('DEL', KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[9])
+end
+if key ~= '' then
+  redis.call('HSET', KEYS[9], player, key .. ':' .. seq)
 end
 if ARGV[11] ~= '' then
   redis.call('EXPIRE', KEYS[2], ARGV[11])
@@ -58,6 +91,52 @@ if ARGV[10] == '1' then
   redis.call('SPUBLISH', ARGV[9], event)
 else
   redis.call('PUBLISH', ARGV[9], event)
+end
+if op ~= '' then
+  return {seq, redis.call('SCARD', KEYS[1]), version, redis.call('GET', KEYS[6])}
+end
+return seq
+"#;
+
+/// [`PUBLISH`] for a run of one player's locations, which the core hands over as
+/// [`Change::Location`]s: the member each requires (the same player), checked once, then
+/// for each the next seq, the stream, the latest location offered, and the channel. A retry
+/// (the same write key) answers the last seq as a string and publishes nothing again.
+/// KEYS: members, seq, events, latest, latest_ts, the map's record, written.
+/// ARGV: [1] the player, [2] write key, [3] stream length, [4] channel, [5] '1' for sharded
+/// pub/sub, then for each location its ts, its JSON and its event JSON without the seq.
+const PUBLISH_LOCATIONS: &str = r#"
+local player, key = ARGV[1], ARGV[2]
+if key ~= '' then
+  local held = redis.call('HGET', KEYS[7], player)
+  if held and string.sub(held, 1, #key + 1) == key .. ':' then
+    return string.sub(held, #key + 2)
+  end
+end
+if redis.call('SISMEMBER', KEYS[1], player) == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
+  return false
+end
+local held = redis.call('HGET', KEYS[5], player)
+local newest = held and tonumber(held)
+local seq = redis.call('INCRBY', KEYS[2], (#ARGV - 5) / 3) - (#ARGV - 5) / 3
+for i = 6, #ARGV, 3 do
+  seq = seq + 1
+  local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[i + 2], 2)
+  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], seq .. '-1', 'e', event)
+  local ts = tonumber(ARGV[i])
+  if not newest or newest <= ts then
+    newest = ts
+    redis.call('HSET', KEYS[4], player, ARGV[i + 1])
+    redis.call('HSET', KEYS[5], player, ARGV[i])
+  end
+  if ARGV[5] == '1' then
+    redis.call('SPUBLISH', ARGV[4], event)
+  else
+    redis.call('PUBLISH', ARGV[4], event)
+  end
+end
+if key ~= '' then
+  redis.call('HSET', KEYS[7], player, key .. ':' .. seq)
 end
 return seq
 "#;
@@ -98,9 +177,8 @@ pub struct RedisFeed {
     keys: Keys,
     recent_events: usize,
     listener: Arc<Listener>,
-    /// The listener's connection, pinged for readiness.
-    subscriptions: Conn,
     publish: Script,
+    publish_locations: Script,
     snapshot: Script,
     replay: Script,
 }
@@ -108,23 +186,19 @@ pub struct RedisFeed {
 impl RedisFeed {
     pub(crate) fn new(
         conn: Conn,
-        subscriptions: Conn,
-        pushes: (
-            tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
-            tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>,
-        ),
+        subscriber: Subscriber,
         keys: Keys,
         recent_events: usize,
         sink: Arc<dyn EventSink>,
     ) -> RedisFeed {
-        let listener = Listener::start(subscriptions.clone(), conn.clone(), keys.clone(), sink, pushes);
+        let listener = Listener::start(subscriber, keys.clone(), sink);
         RedisFeed {
             conn,
             keys,
             recent_events,
             listener,
-            subscriptions,
             publish: Script::new(PUBLISH),
+            publish_locations: Script::new(PUBLISH_LOCATIONS),
             snapshot: Script::new(SNAPSHOT),
             replay: Script::new(REPLAY),
         }
@@ -136,6 +210,145 @@ impl RedisFeed {
     pub(crate) async fn follow_notices(&self) -> Result<(), StoreError> {
         self.listener.clone().follow_notices().await
     }
+}
+
+impl RedisFeed {
+    /// [`Feed::publish`] as the write `key` (a location's; other changes have none): what a
+    /// retry of the same write sends, which tests send on purpose.
+    #[doc(hidden)]
+    pub async fn publish_as(
+        &self,
+        map: &MapId,
+        change: Change,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        match self.run_publish(map, change, None, key).await? {
+            redis::Value::Int(seq) => Ok(Some(seq as u64)),
+            // A retry of a publish that had gone through: the seq it got.
+            redis::Value::BulkString(seq) => Ok(std::str::from_utf8(&seq).ok().and_then(|s| s.parse().ok())),
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Feed::publish_locations`] as the write `key`: what a retry of the same write sends,
+    /// which tests send on purpose.
+    #[doc(hidden)]
+    pub async fn publish_locations_as(
+        &self,
+        map: &MapId,
+        locations: Vec<PlayerLocation>,
+        key: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(player) = locations.first().map(|l| l.player.clone()) else {
+            return Ok(None);
+        };
+        let count = locations.len() as u64;
+        let mut script = self.publish_locations.prepare_invoke();
+        script
+            .key(self.keys.members(map))
+            .key(self.keys.seq(map))
+            .key(self.keys.events(map))
+            .key(self.keys.latest(map))
+            .key(self.keys.latest_ts(map))
+            .key(self.keys.map(map))
+            .key(self.keys.written(map))
+            .arg(&player)
+            .arg(key)
+            .arg(self.recent_events)
+            .arg(self.keys.channel(map))
+            .arg(if self.conn.is_cluster() { "1" } else { "0" });
+        for location in locations {
+            // What the core's change says: the member it requires and the latest it offers.
+            let change = Change::Location(location);
+            let (Some(required), Latest::Offer(offered)) = (change.requires_member(), change.latest()) else {
+                return Err(StoreError::Internal("a location requires its player and offers itself".into()));
+            };
+            if required != player {
+                return Err(StoreError::Internal("a run of locations is one player's".into()));
+            }
+            script.arg(offered.fix.ts).arg(json(offered));
+            script.arg(json(&change.into_body()));
+        }
+        let reply: redis::Value = script.invoke_async(&mut self.conn.clone()).await.map_err(store_err)?;
+        match reply {
+            redis::Value::Int(seq) => {
+                for _ in 0..count {
+                    marauder_core::count_published("location");
+                }
+                Ok(Some(seq as u64))
+            }
+            // A retry of a write that had gone through: the seq it got.
+            redis::Value::BulkString(seq) => Ok(std::str::from_utf8(&seq).ok().and_then(|s| s.parse().ok())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Runs [`PUBLISH`] for `change`, with the membership change `member` (the player, and
+    /// whether it joins) if it is one; answers the script's reply.
+    async fn run_publish(
+        &self,
+        map: &MapId,
+        change: Change,
+        member: Option<(&str, bool)>,
+        key: &str,
+    ) -> Result<redis::Value, StoreError> {
+        let kind = change.kind();
+        let required = change.requires_member().unwrap_or_default().to_owned();
+        // The store deletes the map before its last event: that one alone publishes to a map
+        // without a record, and every other change after it publishes nothing.
+        let deleted = change.membership() == Membership::Clear;
+        let (latest, player, ts, location) = match change.latest() {
+            Latest::Unchanged => ("", String::new(), 0, String::new()),
+            Latest::Offer(location) => ("offer", location.player.clone(), location.fix.ts, json(location)),
+            Latest::Remove(player) => ("remove", player.to_owned(), 0, String::new()),
+            Latest::Clear => ("clear", String::new(), 0, String::new()),
+        };
+        // Only a location's: a retry of a membership change changes nothing the second time.
+        let key = if matches!(change.latest(), Latest::Offer(_)) && member.is_none() { key } else { "" };
+        let (op, member) = match member {
+            Some((player, true)) => ("add", player.to_owned()),
+            Some((player, false)) => ("remove", player.to_owned()),
+            None => ("", String::new()),
+        };
+        let reply: redis::Value = self
+            .publish
+            .key(self.keys.members(map))
+            .key(self.keys.seq(map))
+            .key(self.keys.events(map))
+            .key(self.keys.latest(map))
+            .key(self.keys.latest_ts(map))
+            .key(self.keys.map(map))
+            .key(self.keys.joined(map))
+            .key(self.keys.membership_version(map))
+            .key(self.keys.written(map))
+            .arg(required)
+            .arg(if deleted { "0" } else { "1" })
+            .arg(latest)
+            .arg(player)
+            .arg(ts)
+            .arg(location)
+            .arg(json(&change.into_body()))
+            .arg(self.recent_events)
+            .arg(self.keys.channel(map))
+            .arg(if self.conn.is_cluster() { "1" } else { "0" })
+            .arg(if deleted { DELETED_MAP_LINGERS_SECS.to_string() } else { String::new() })
+            .arg(op)
+            .arg(member)
+            .arg(key)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(store_err)?;
+        // Nothing published answers nil (false, in RESP3).
+        if matches!(reply, redis::Value::Int(_) | redis::Value::Array(_)) {
+            marauder_core::count_published(kind);
+        }
+        Ok(reply)
+    }
+}
+
+/// A key unique to one write, among the writes of one player: 64 random bits.
+pub(crate) fn write_key() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 fn decode_locations(values: Vec<String>) -> Result<Vec<PlayerLocation>, StoreError> {
@@ -154,43 +367,25 @@ fn json(value: &impl serde::Serialize) -> String {
 #[async_trait]
 impl Feed for RedisFeed {
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError> {
-        let kind = change.kind();
-        let required = change.requires_member().unwrap_or_default().to_owned();
-        // The store deletes the map before its last event: that one alone publishes to a map
-        // without a record, and every other change after it publishes nothing.
-        let deleted = change.membership() == Membership::Clear;
-        let (latest, player, ts, location) = match change.latest() {
-            Latest::Unchanged => ("", String::new(), 0, String::new()),
-            Latest::Offer(location) => ("offer", location.player.clone(), location.fix.ts, json(location)),
-            Latest::Remove(player) => ("remove", player.to_owned(), 0, String::new()),
-            Latest::Clear => ("clear", String::new(), 0, String::new()),
-        };
-        let seq: Option<u64> = self
-            .publish
-            .key(self.keys.members(map))
-            .key(self.keys.seq(map))
-            .key(self.keys.events(map))
-            .key(self.keys.latest(map))
-            .key(self.keys.latest_ts(map))
-            .key(self.keys.map(map))
-            .arg(required)
-            .arg(if deleted { "0" } else { "1" })
-            .arg(latest)
-            .arg(player)
-            .arg(ts)
-            .arg(location)
-            .arg(json(&change.into_body()))
-            .arg(self.recent_events)
-            .arg(self.keys.channel(map))
-            .arg(if self.conn.is_cluster() { "1" } else { "0" })
-            .arg(if deleted { DELETED_MAP_LINGERS_SECS.to_string() } else { String::new() })
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_err)?;
-        if seq.is_some() {
-            marauder_core::count_published(kind);
-        }
-        Ok(seq)
+        self.publish_as(map, change, &write_key()).await
+    }
+
+    async fn publish_locations(
+        &self,
+        map: &MapId,
+        locations: Vec<PlayerLocation>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.publish_locations_as(map, locations, &write_key()).await
+    }
+
+    /// The member set, the event and the public index's step after them: [`membership`].
+    async fn publish_membership(
+        &self,
+        _store: &dyn Store,
+        map: &MapId,
+        change: Change,
+    ) -> Result<Option<u64>, StoreError> {
+        self.change_membership(map, change).await
     }
 
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError> {
@@ -242,6 +437,6 @@ impl Feed for RedisFeed {
 
     /// Events reach this handler only while its subscription connection is up.
     async fn ready(&self) -> Result<(), StoreError> {
-        ping(&self.subscriptions, "subscription").await
+        self.listener.ready().await
     }
 }

@@ -145,6 +145,17 @@ impl Keys {
     }
 
     /// Counts the membership changes of the map: orders the updates of the public index.
+    /// Hash member id → `<key>:<seq>` of the member's latest location write: a retried write
+    /// (the same key) is answered its seq and not published again.
+    pub fn written(&self, id: &MapId) -> String {
+        self.of_map(id, ":written")
+    }
+
+    /// The key of the player's latest trail write: a retried append is not stored twice.
+    pub fn trail_written(&self, id: &PlayerId) -> String {
+        self.of_player(id, ":written")
+    }
+
     pub fn membership_version(&self, id: &MapId) -> String {
         self.of_map(id, ":v")
     }

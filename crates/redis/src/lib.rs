@@ -9,7 +9,8 @@
 //!   in a cluster) on the map's channel; a deleted map takes its last event and no other. Two handlers never hand out the same seq, and any
 //!   handler can resume any client from the stream.
 //! - Two connections, each reconnecting by itself: one multiplexed for commands, one (RESP3)
-//!   for subscriptions, which resubscribes after a reconnect and catches up from the streams.
+//!   for subscriptions, which resubscribes after a reconnect and catches up from the streams,
+//!   and is replaced by a new one when it stops answering (a dead path).
 //!
 //! It knows nothing of HTTP or WebSocket; it hands events to an [`EventSink`].
 //!
@@ -34,6 +35,7 @@ pub use feed::RedisFeed;
 pub use store::RedisStore;
 
 use crate::conn::{Conn, store_err};
+use crate::feed::{Connector, Subscriber};
 use crate::keys::Keys;
 
 /// A command that does not answer within this is a 503; Redis answers in microseconds.
@@ -59,8 +61,17 @@ pub struct Redis {
 
 /// Connects to Redis; fails if it cannot be reached now (later outages are survived).
 pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redis, StoreError> {
-    let (pushes, received) = tokio::sync::mpsc::unbounded_channel();
-    let (commands, subscriptions) = if options.cluster {
+    connect_queueing(options, sink, feed::PUSH_CAPACITY).await
+}
+
+/// [`connect`], with at most `capacity` pushes queued for the listener.
+async fn connect_queueing(
+    options: &Options,
+    sink: Arc<dyn EventSink>,
+    capacity: usize,
+) -> Result<Redis, StoreError> {
+    let (pushes, received) = feed::push_channel(capacity);
+    let (commands, connector): (Conn, Connector) = if options.cluster {
         let builder = || {
             ClusterClientBuilder::new(options.urls.clone())
                 .connection_timeout(CONNECTION_TIMEOUT)
@@ -69,15 +80,13 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
                 .max_retry_wait(500)
         };
         let commands = builder().build().map_err(store_err)?;
-        let subscriptions = builder()
-            .use_protocol(ProtocolVersion::RESP3)
-            .push_sender(pushes.clone())
-            .build()
-            .map_err(store_err)?;
-        (
-            Conn::Cluster(commands.get_async_connection().await.map_err(store_err)?),
-            Conn::Cluster(subscriptions.get_async_connection().await.map_err(store_err)?),
-        )
+        let subscriptions =
+            builder().use_protocol(ProtocolVersion::RESP3).push_sender(pushes).build().map_err(store_err)?;
+        let connector: Connector = Box::new(move || {
+            let client = subscriptions.clone();
+            Box::pin(async move { Ok(Conn::Cluster(client.get_async_connection().await?)) })
+        });
+        (Conn::Cluster(commands.get_async_connection().await.map_err(store_err)?), connector)
     } else {
         let [url] = options.urls.as_slice() else {
             return Err(StoreError::Internal("one redis URL, or --redis-cluster with several".into()));
@@ -91,20 +100,21 @@ pub async fn connect(options: &Options, sink: Arc<dyn EventSink>) -> Result<Redi
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_millis(500));
         let commands = ConnectionManager::new_with_config(client.clone(), config.clone());
-        let subscriptions = ConnectionManager::new_with_config(
-            client,
-            config.set_push_sender(pushes.clone()).set_automatic_resubscription(),
-        );
-        (
-            Conn::Single(commands.await.map_err(store_err)?),
-            Conn::Single(subscriptions.await.map_err(store_err)?),
-        )
+        let subscribing = config.set_push_sender(pushes).set_automatic_resubscription();
+        let connector: Connector = Box::new(move || {
+            let (client, config) = (client.clone(), subscribing.clone());
+            Box::pin(
+                async move { Ok(Conn::Single(ConnectionManager::new_with_config(client, config).await?)) },
+            )
+        });
+        (Conn::Single(commands.await.map_err(store_err)?), connector)
     };
+    // The keep-alive makes another with the same connector when this one stops answering.
+    let subscriber = Subscriber { conn: connector().await.map_err(store_err)?, connector, pushes: received };
     let keys = Keys::new(&options.prefix);
     let store = Arc::new(RedisStore::new(commands.clone(), keys.clone(), options.trail_retention));
     store.migrate_public_index().await?;
-    let pushes = (pushes, received);
-    let feed = Arc::new(RedisFeed::new(commands, subscriptions, pushes, keys, options.recent_events, sink));
+    let feed = Arc::new(RedisFeed::new(commands, subscriber, keys, options.recent_events, sink));
     feed.follow_notices().await?;
     Ok(Redis { store, feed })
 }

@@ -24,19 +24,35 @@ use crate::public::PublicIndex;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Appends a point, trims the trail to the retention, and answers the player's map ids.
-/// KEYS: trail, counter, the player's maps. ARGV: ts, fix JSON, retention.
+/// Appends points (oldest first), trims the trail to the retention, and answers the player's
+/// map ids; a player without a record (deleted) gets no point and nil. A retry of the script
+/// (the same write key, which the client library may send again after a timeout) appends
+/// nothing twice. KEYS: trail, counter, the player's maps, the player's record, the key of
+/// the latest write. ARGV: retention, write key, then each point's ts and fix JSON.
 const APPEND_TRAIL: &str = r"
-local n = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], ARGV[1], string.format('%016x', n) .. '|' .. ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+if redis.call('EXISTS', KEYS[4]) == 0 then return false end
+if redis.call('GET', KEYS[5]) ~= ARGV[2] then
+  redis.call('SET', KEYS[5], ARGV[2])
+  local n = redis.call('INCRBY', KEYS[2], (#ARGV - 2) / 2)
+  for i = #ARGV - 1, 3, -2 do
+    redis.call('ZADD', KEYS[1], ARGV[i], string.format('%016x', n) .. '|' .. ARGV[i + 1])
+    n = n - 1
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
+end
 return redis.call('SMEMBERS', KEYS[3])
 ";
 
 /// Length of the `<16 hex digits>|` prefix of a trail member.
 const TRAIL_PREFIX: usize = 17;
 
+/// Players whose maps [`RedisStore`] remembers for [`Store::map_ids_hint`]; past it the
+/// memory starts over (a cleared hint costs one location a second round trip).
+const MAX_HINTS: usize = 100_000;
+
 pub struct RedisStore {
+    /// Each player's maps as the last trail append on this handler answered them.
+    hints: std::sync::Mutex<std::collections::HashMap<PlayerId, Arc<[MapId]>>>,
     conn: Conn,
     keys: Keys,
     retention: u64,
@@ -54,7 +70,8 @@ impl RedisStore {
     pub(crate) fn new(conn: Conn, keys: Keys, retention: u64) -> RedisStore {
         let public = PublicIndex::new(keys.clone());
         let scripts = Scripts { sessions: sessions::Scripts::new(), maps: maps::Scripts::new() };
-        RedisStore { conn, keys, retention, append_trail: Script::new(APPEND_TRAIL), scripts, public }
+        let append_trail = Script::new(APPEND_TRAIL);
+        RedisStore { hints: Default::default(), conn, keys, retention, append_trail, scripts, public }
     }
 
     fn conn(&self) -> Conn {
@@ -69,6 +86,47 @@ impl RedisStore {
 
     async fn player_bytes(&self, id: &PlayerId) -> Result<Option<Vec<u8>>> {
         self.conn().get(self.keys.player(id)).await.map_err(store_err)
+    }
+}
+
+impl RedisStore {
+    /// [`Store::append_trail_and_map_ids`] as the write `key`: what a retry of the same write
+    /// sends, which tests send on purpose.
+    #[doc(hidden)]
+    pub async fn append_trail_as(&self, player: &PlayerId, fix: &Fix, key: &str) -> Result<Arc<[MapId]>> {
+        self.append_trails_as(player, std::slice::from_ref(fix), key).await
+    }
+
+    /// [`Store::append_trails_and_map_ids`] as the write `key`.
+    #[doc(hidden)]
+    pub async fn append_trails_as(
+        &self,
+        player: &PlayerId,
+        fixes: &[Fix],
+        key: &str,
+    ) -> Result<Arc<[MapId]>> {
+        let mut script = self.append_trail.prepare_invoke();
+        script
+            .key(self.keys.trail(player))
+            .key(self.keys.trail_counter(player))
+            .key(self.keys.player_maps(player))
+            .key(self.keys.player(player))
+            .key(self.keys.trail_written(player))
+            .arg(self.retention)
+            .arg(key);
+        for fix in fixes {
+            script.arg(fix.ts).arg(serde_json::to_string(fix).expect("a fix always encodes"));
+        }
+        let maps: Option<Vec<String>> = script.invoke_async(&mut self.conn()).await.map_err(store_err)?;
+        // A deleted player's point is not stored, and informs no map.
+        let maps: Arc<[MapId]> = maps.unwrap_or_default().iter().filter_map(|id| MapId::parse(id)).collect();
+        let mut hints = self.hints.lock().unwrap();
+        if hints.len() >= MAX_HINTS {
+            hints.clear();
+        }
+        // May include a map just left: publishing checks the map's member set.
+        hints.insert(player.clone(), maps.clone());
+        Ok(maps)
     }
 }
 
@@ -133,6 +191,7 @@ impl Store for RedisStore {
                 self.keys.player_sessions(id),
                 self.keys.trail(id),
                 self.keys.trail_counter(id),
+                self.keys.trail_written(id),
             ])
             .del(self.keys.player(id))
             .query_async(&mut self.conn())
@@ -292,25 +351,20 @@ impl Store for RedisStore {
         Ok(removed)
     }
 
+    fn map_ids_hint(&self, player: &PlayerId) -> Option<Arc<[MapId]>> {
+        self.hints.lock().unwrap().get(player).cloned()
+    }
+
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {
         self.append_trail_and_map_ids(player, fix).await.map(drop)
     }
 
     async fn append_trail_and_map_ids(&self, player: &PlayerId, fix: &Fix) -> Result<Arc<[MapId]>> {
-        let json = serde_json::to_string(fix).expect("a fix always encodes");
-        let maps: Vec<String> = self
-            .append_trail
-            .key(self.keys.trail(player))
-            .key(self.keys.trail_counter(player))
-            .key(self.keys.player_maps(player))
-            .arg(fix.ts)
-            .arg(json)
-            .arg(self.retention)
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        // May include a map just left: publishing checks the map's member set.
-        Ok(maps.iter().filter_map(|id| MapId::parse(id)).collect())
+        self.append_trail_as(player, fix, &crate::feed::write_key()).await
+    }
+
+    async fn append_trails_and_map_ids(&self, player: &PlayerId, fixes: &[Fix]) -> Result<Arc<[MapId]>> {
+        self.append_trails_as(player, fixes, &crate::feed::write_key()).await
     }
 
     async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {

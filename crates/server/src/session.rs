@@ -23,10 +23,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use futures_util::stream::SplitSink;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{Peekable, SplitSink, SplitStream};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use marauder_core::protocol::{
-    ClientMessage, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode, encode_events,
+    ClientMessage, LocationInput, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode,
+    encode_events,
 };
 use marauder_core::{CoreError, Listening, MapId, Player, Replay, Snapshot};
 
@@ -42,6 +43,8 @@ use crate::session::liveness::Liveness;
 use crate::state::AppState;
 
 type Sink = SplitSink<WebSocket, Message>;
+/// The client's frames, the next one looked at before it is taken (a run of `location`s).
+type Incoming = Peekable<SplitStream<WebSocket>>;
 type WriteResult = Result<(), axum::Error>;
 /// Why the loop ends: the close frame to send, if any.
 type Close = Option<(u16, &'static str)>;
@@ -55,6 +58,10 @@ pub const CLOSE_REVOKED: u16 = 4001;
 
 /// How long a closing handshake may take before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `location` frames taken together at most, when the client sent them back to back (the
+/// frames already read): one write to the backend stores and publishes all of them.
+const LOCATION_RUN: usize = 64;
 
 pub struct Session {
     state: AppState,
@@ -88,7 +95,8 @@ impl Session {
 
     #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
     pub async fn run(mut self, socket: WebSocket) {
-        let (mut sink, mut stream) = socket.split();
+        let (mut sink, stream) = socket.split();
+        let mut stream = stream.peekable();
         let shutdown = self.state.shutdown.clone();
         let deleted = self.registration.deleted.clone();
         let revoked = self.registration.revoked.clone();
@@ -122,7 +130,7 @@ impl Session {
                             // Boxed: its state (a subscribe's reads) would otherwise sit in every
                             // idle session's future.
                             let handled = async {
-                                Box::pin(self.handle(message, &mut sink)).await?;
+                                Box::pin(self.handle(message, &mut stream, &mut sink)).await?;
                                 sink.flush().await
                             };
                             if unless_shutdown(handled, &shutdown).await.is_err() {
@@ -156,7 +164,7 @@ impl Session {
         tracing::debug!("disconnected");
     }
 
-    async fn handle(&mut self, message: Message, sink: &mut Sink) -> WriteResult {
+    async fn handle(&mut self, message: Message, stream: &mut Incoming, sink: &mut Sink) -> WriteResult {
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -178,13 +186,15 @@ impl Session {
                 Ok(())
             }
             ClientMessage::Location(input) => {
+                let run = next_locations(input, stream);
                 if let Some(name) = self.registration.name.changed(&mut self.name_seen) {
                     self.player.name = name;
                 }
-                match self.state.app.post_location(&self.player, &input).await {
-                    Ok(_) => Ok(()),
-                    Err(err) => self.send_error(sink, err.into(), None).await,
+                for err in self.state.app.post_location_frames(&self.player, &run).await.into_iter().flatten()
+                {
+                    self.send_error(sink, err.into(), None).await?;
                 }
+                Ok(())
             }
         }
     }
@@ -341,6 +351,24 @@ fn snapshot_message(map: &MapId, snapshot: Snapshot, reset: bool) -> (Option<Str
 }
 
 /// Parses a client frame; on error also answers the `map` it named, if it named one.
+/// `first` and the `location` frames that follow it already read, in order, up to
+/// [`LOCATION_RUN`]; the first frame of another kind stays for its turn.
+fn next_locations(first: LocationInput, stream: &mut Incoming) -> Vec<LocationInput> {
+    let mut run = vec![first];
+    while run.len() < LOCATION_RUN {
+        let next = match std::pin::Pin::new(&mut *stream).peek().now_or_never() {
+            Some(Some(Ok(Message::Text(text)))) => match parse_frame(text.as_str()).0 {
+                Ok(ClientMessage::Location(input)) => input,
+                _ => break,
+            },
+            _ => break,
+        };
+        let _taken = stream.next().now_or_never();
+        run.push(next);
+    }
+    run
+}
+
 fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,

@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// handlers on it; its CPU and memory count as the server's.
     #[arg(long)]
     pub redis_server: bool,
+    /// The `appendfsync` of that redis-server: `always` (as deploy/redis.conf) or
+    /// `everysec` (a second of acknowledged writes at risk on a power loss).
+    #[arg(long, default_value = "always", value_parser = ["always", "everysec"])]
+    pub redis_fsync: String,
     /// Number of clients (n).
     #[arg(long, short = 'n', default_value_t = 50)]
     pub clients: usize,
@@ -92,6 +96,7 @@ impl BenchArgs {
             url: url.into_iter().collect(),
             handlers: 1,
             redis_server: false,
+            redis_fsync: "always".into(),
             clients: n,
             updates: m,
             interval,

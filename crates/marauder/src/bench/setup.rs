@@ -35,7 +35,8 @@ impl World {
             let mut extra: Vec<std::ffi::OsString> =
                 args.serve_args.iter().filter(|a| !a.is_empty()).map(Into::into).collect();
             if args.redis_server {
-                let started = RedisProcess::start(&dir.path().join("redis"), &[])?;
+                let started =
+                    RedisProcess::start(&dir.path().join("redis"), &["--appendfsync", &args.redis_fsync])?;
                 extra.extend(["--redis".into(), started.url().into()]);
                 redis = Some(started);
             }

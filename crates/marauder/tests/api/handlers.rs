@@ -110,3 +110,70 @@ async fn a_map_deleted_on_one_handler_ends_the_subscriptions_on_another() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_map_joined_on_another_handler_gets_the_next_location_posted_here() {
+    let Some((a, b)) = two_handlers().await else { return };
+    let (harry, h) = a.player("Harry").await;
+    let (ron, _) = a.player("Ron").await;
+    let _first = harry.create_map("Hogwarts", None).await.unwrap();
+    // Handler A learns Harry's maps from this location: only the first.
+    assert_eq!(harry.post_location(&loc(51.5, -0.1)).await.unwrap().maps, 1);
+    let second = ron.create_map("Burrow", None).await.unwrap();
+    let mut ron_live = ron.connect().await.unwrap();
+    let seq = subscribe(&mut ron_live, &second.id).await;
+    b.client(&h.token).join(&second.id, None).await.unwrap();
+
+    assert_eq!(harry.post_location(&loc(51.6, -0.2)).await.unwrap().maps, 2, "both maps, on handler A");
+    let events = recv_events(&mut ron_live, &second.id, 2).await;
+    assert_consecutive(&events, seq + 1);
+    assert!(matches!(&events[0].body, EventBody::Joined { player, .. } if *player == h.id));
+    assert!(matches!(&events[1].body, EventBody::Location(l) if l.player == h.id && l.fix.lat == 51.6));
+    // Left on B: A's memory of the map costs a publish that the map refuses, nothing more.
+    b.client(&h.token).leave(&second.id).await.unwrap();
+    assert_eq!(harry.post_location(&loc(51.7, -0.3)).await.unwrap().maps, 1);
+    let events = recv_events(&mut ron_live, &second.id, 1).await;
+    assert!(matches!(&events[0].body, EventBody::Left { player, .. } if *player == h.id), "{events:?}");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn joins_and_leaves_racing_on_two_handlers_leave_the_members_the_last_event_says() {
+    let Some((a, b)) = two_handlers().await else { return };
+    let (minerva, _) = a.player("Minerva").await;
+    let (_, n) = a.player("Neville").await;
+    let map = minerva.create_map("Greenhouse", None).await.unwrap();
+    let mut live = minerva.connect().await.unwrap();
+    let mut seq = subscribe(&mut live, &map.id).await;
+    let (on_a, on_b) = (a.client(&n.token), b.client(&n.token));
+    // Neville's membership events must alternate, starting with a join, and the last one
+    // must say what the member list says after every round.
+    let mut member_by_events = false;
+    let mut changes = 0;
+    for round in 0..100 {
+        let (joiner, leaver) = if round % 2 == 0 { (&on_a, &on_b) } else { (&on_b, &on_a) };
+        let (joined, left) = tokio::join!(joiner.join(&map.id, None), leaver.leave(&map.id));
+        joined.unwrap();
+        left.unwrap();
+        let now = minerva.locations(&map.id).await.unwrap().seq;
+        let member = minerva.map(&map.id).await.unwrap().members.iter().any(|m| m.id == n.id);
+        let events = recv_events(&mut live, &map.id, (now - seq) as usize).await;
+        assert_consecutive(&events, seq + 1);
+        seq = now;
+        for event in &events {
+            let joins = match &event.body {
+                EventBody::Joined { player, .. } if *player == n.id => true,
+                EventBody::Left { player, .. } if *player == n.id => false,
+                other => panic!("round {round}: only Neville's joins and leaves, got {other:?}"),
+            };
+            assert_eq!(joins, !member_by_events, "round {round}: {events:?}");
+            member_by_events = joins;
+            changes += 1;
+        }
+        assert_eq!(member_by_events, member, "round {round}: the last event and the member list");
+    }
+    assert!(changes >= 1, "at least the first join went through");
+    b.stop().await;
+    a.stop().await;
+}

@@ -342,3 +342,44 @@ fn socket_buffer_max(kind: &str) -> usize {
     let limits = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{kind}")).unwrap_or_default();
     limits.split_whitespace().last().and_then(|max| max.parse().ok()).unwrap_or(8 * 1024 * 1024)
 }
+
+/// A run of `location` frames sent back to back (which the server stores and publishes
+/// together) keeps each frame's own answer: every valid one is published once and in order,
+/// an invalid one in the middle gets its `error` frame in its place, and a frame of another
+/// kind after them is answered after them.
+#[tokio::test]
+async fn location_frames_sent_back_to_back_are_each_published_once_in_order() {
+    let app = TestApp::spawn().await;
+    let (harry, h) = app.player("Harry").await;
+    let map = harry.create_map("Hogwarts", None).await.unwrap();
+    let mut watcher = harry.connect().await.unwrap();
+    let seq = subscribe(&mut watcher, &map.id).await;
+    let mut pusher = harry.connect().await.unwrap();
+    for i in 0..150 {
+        let lat = if i == 70 { 100.0 } else { i as f64 / 10.0 };
+        pusher.push_location(&loc_at(lat, 0.0, 10_000 + i)).await.unwrap();
+    }
+    pusher.subscribe(&map.id, None).await.unwrap();
+
+    let ServerMessage::Error { code: ErrorCode::BadRequest, .. } = recv(&mut pusher).await else {
+        panic!("the invalid frame's error first")
+    };
+    match recv(&mut pusher).await {
+        ServerMessage::Snapshot { seq: at, .. } => assert_eq!(at, seq + 149, "after every location"),
+        other => panic!("then the snapshot, got {other:?}"),
+    }
+    let events = recv_events(&mut watcher, &map.id, 149).await;
+    assert_consecutive(&events, seq + 1);
+    let sent: Vec<i64> = (0..150).filter(|i| *i != 70).map(|i| 10_000 + i).collect();
+    let published: Vec<i64> = events
+        .iter()
+        .map(|e| match &e.body {
+            EventBody::Location(l) => l.fix.ts,
+            other => panic!("a location, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(published, sent);
+    let trail = harry.trail(&map.id, &h.id, None, None).await.unwrap().points;
+    assert_eq!(trail.iter().map(|p| p.ts).collect::<Vec<_>>(), sent);
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 //! survived, and nginx in front of the handlers (with `deploy/nginx.conf`) works end to end.
 //! Each test starts its own redis-server (AOF, fsync on every write) and handlers.
 
+mod failover;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

@@ -1,57 +1,101 @@
 //! This handler's subscriptions to map channels. One task reads every push of the
 //! subscription connection, in order, and hands each map's events to the sink exactly once
 //! and in seq order: a duplicate is dropped; a gap (events missed while the connection was
-//! down, or published while it resubscribed) is filled from the map's stream first. After a
-//! reconnect the connection resubscribes by itself and confirms each channel again; each
-//! confirmation fetches whatever the map published meanwhile.
+//! down, or published while it resubscribed) is filled from the map's stream first, by a
+//! catch-up ([`catch_up`]) that runs on a task of its own. The reader never waits for a
+//! catch-up: while one runs, the map's live events are only noted (the highest seq heard),
+//! since they are in the stream, and the catch-up reads on until it has passed them.
+//!
+//! The keep-alive ([`keep_alive`]) pings the subscription connection; one that stops
+//! answering (a dead path that sends no RST) is replaced by a fresh one from the
+//! [`Connector`], on which every followed channel is subscribed again: each confirmation
+//! catches its map up.
+//!
+//! What this holds, and its bounds: per followed map a `Watch` of a few words, also while
+//! it catches up (the seq delivered, the highest heard, two flags); at most one catch-up task
+//! per map, of which [`catch_up::CONCURRENT`] read at once, each holding one chunk of
+//! [`catch_up::CHUNK`] events; and the push channel, at most [`pushes::CAPACITY`] pushes,
+//! past which a push is dropped but its map caught up from the stream ([`pushes`]). The
+//! reader awaits nothing but the next push, so the channel fills only while pushes arrive
+//! faster than it decodes them and hands them on.
 //!
 //! A subscriber whose gap the stream no longer covers still sees a jump in seq, which its
 //! session answers with a `reset` snapshot: never a silent gap.
 //!
-//! The same connection follows the notices channel from the start, and hands each notice to
-//! the sink as it comes (notices have no seq: one missed while the connection was down is
-//! lost, and the store still refuses what it was about).
+//! The same connection follows the notices channel, and hands each notice to the sink as it
+//! comes (notices have no seq: one missed while the connection was down is lost, and the
+//! store still refuses what it was about).
+
+mod catch_up;
+mod keep_alive;
+pub mod pushes;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use marauder_core::protocol::Event;
 use marauder_core::{EventSink, Listening, MapId, Notice, StoreError};
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::Semaphore;
 
-use crate::conn::{Conn, decode_err, store_err};
+use crate::conn::{Conn, decode_err, ping, store_err};
 use crate::keys::Keys;
 
-/// How often the subscription connection is checked; a failed check makes it reconnect.
-const KEEPALIVE: Duration = Duration::from_millis(500);
+pub use self::keep_alive::Connector;
+use self::pushes::{Overflow, Pushes};
+
+/// The subscription connection, how to make another, and the channel its pushes arrive on
+/// (every connection the connector makes pushes to it).
+pub struct Subscriber {
+    pub conn: Conn,
+    pub connector: Connector,
+    pub pushes: Pushes,
+}
+
+/// How long a resubscription may take before it counts as failed.
+const SUBSCRIBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct Listener {
-    /// Requests a catch-up through the push channel, so it is handled in order with pushes.
-    retry: UnboundedSender<PushInfo>,
-    subscriptions: Conn,
-    commands: Conn,
+    /// The current subscription connection; the keep-alive replaces a dead one.
+    subscriptions: Mutex<Conn>,
+    connector: Connector,
     keys: Keys,
     sink: Arc<dyn EventSink>,
     maps: Mutex<HashMap<MapId, Watch>>,
     /// Whether the notices channel is subscribed; the keep-alive subscribes it when not.
     notices: AtomicBool,
+    /// Catch-ups that read at once.
+    catch_ups: Semaphore,
+    /// What a full push channel dropped (shared with its senders).
+    overflow: Arc<Overflow>,
+    /// Resubscriptions failed since the keep-alive last looked.
+    resubscribe_failures: AtomicU32,
 }
 
 struct Watch {
     listeners: usize,
-    /// Whether the channel is subscribed; held while (un)subscribing.
+    /// Whether the channel is subscribed; held while (un)subscribing. Also names this watch:
+    /// a task compares it to find the watch it started on, not a newer one of the same map.
     subscribed: Arc<tokio::sync::Mutex<bool>>,
     /// The seq of the last event handed to the sink, once one was.
     last: Option<u64>,
-    /// A catch-up failed (Redis was not back yet): retried on the keep-alive tick.
-    behind: bool,
+    /// Set while a catch-up owns the map's delivery.
+    catching: Option<Catching>,
 }
 
-/// The push kind of a catch-up the listener asks of itself.
-const CATCH_UP: &str = "marauder-catch-up";
+/// A catch-up in progress: what it must still read past.
+#[derive(Default)]
+struct Catching {
+    /// The highest seq heard live meanwhile (in the stream, so not kept).
+    heard: u64,
+    /// Something may have been missed after its current read began: read once more.
+    again: bool,
+    /// Its read failed (Redis not back yet) and its task ended: the keep-alive restarts it.
+    failed: bool,
+}
 
 /// Ends one listener's interest in a map when dropped.
 struct Interest {
@@ -72,26 +116,31 @@ pub fn decode_event(json: &str) -> Result<Event, StoreError> {
 }
 
 impl Listener {
-    /// `retry` must send to `pushes`, the channel the subscription connection pushes to.
-    pub fn start(
-        subscriptions: Conn,
-        commands: Conn,
-        keys: Keys,
-        sink: Arc<dyn EventSink>,
-        (retry, pushes): (UnboundedSender<PushInfo>, UnboundedReceiver<PushInfo>),
-    ) -> Arc<Listener> {
+    pub fn start(subscriber: Subscriber, keys: Keys, sink: Arc<dyn EventSink>) -> Arc<Listener> {
         let listener = Arc::new(Listener {
-            retry,
-            subscriptions,
-            commands,
+            subscriptions: Mutex::new(subscriber.conn),
+            connector: subscriber.connector,
             keys,
             sink,
             maps: Mutex::default(),
             notices: AtomicBool::new(false),
+            catch_ups: Semaphore::new(catch_up::CONCURRENT),
+            overflow: subscriber.pushes.overflow.clone(),
+            resubscribe_failures: AtomicU32::new(0),
         });
-        tokio::spawn(read_pushes(Arc::downgrade(&listener), pushes));
-        tokio::spawn(keep_alive(Arc::downgrade(&listener)));
+        tokio::spawn(read_pushes(Arc::downgrade(&listener), subscriber.pushes));
+        tokio::spawn(keep_alive::keep_alive(Arc::downgrade(&listener)));
         listener
+    }
+
+    /// The current subscription connection.
+    fn conn(&self) -> Conn {
+        self.subscriptions.lock().unwrap().clone()
+    }
+
+    /// Whether the subscription connection answers: events reach this handler only then.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        ping(&self.conn(), "subscription").await
     }
 
     pub async fn listen(self: &Arc<Self>, map: &MapId) -> Result<Listening, StoreError> {
@@ -101,7 +150,7 @@ impl Listener {
                 listeners: 0,
                 subscribed: Arc::default(),
                 last: None,
-                behind: false,
+                catching: None,
             });
             watch.listeners += 1;
             watch.subscribed.clone()
@@ -110,12 +159,13 @@ impl Listener {
         let interest = Interest { listener: Arc::downgrade(self), map: map.clone() };
         let mut subscribed = gate.lock().await;
         if !*subscribed {
-            self.subscriptions.subscribe(&self.keys.channel(map)).await.map_err(store_err)?;
+            let conn = self.conn();
+            conn.subscribe(&self.keys.channel(map)).await.map_err(store_err)?;
             *subscribed = true;
             // From here every event reaches us. Knowing the seq now lets a catch-up after an
             // outage find events published before the first one heard.
             let seq: Result<Option<u64>, _> =
-                redis::cmd("GET").arg(self.keys.seq(map)).query_async(&mut self.commands.clone()).await;
+                redis::cmd("GET").arg(self.keys.seq(map)).query_async(&mut conn.clone()).await;
             if let (Ok(seq), Some(watch)) = (seq, self.maps.lock().unwrap().get_mut(map)) {
                 watch.last = Some(watch.last.unwrap_or(0).max(seq.unwrap_or(0)));
             }
@@ -126,7 +176,7 @@ impl Listener {
     /// Subscribes the notices channel. At start it is awaited (a handler that serves before it
     /// follows notices would miss one); later failures are retried by the keep-alive.
     pub async fn follow_notices(self: Arc<Self>) -> Result<(), StoreError> {
-        match self.subscriptions.subscribe(&self.keys.notices()).await {
+        match self.conn().subscribe(&self.keys.notices()).await {
             Ok(()) => {
                 self.notices.store(true, Ordering::Release);
                 Ok(())
@@ -146,7 +196,8 @@ impl Listener {
     }
 
     /// Subscribes `map` again if it still has listeners: Redis ended the subscription (a
-    /// cluster slot moved), and the confirmation catches up what was missed.
+    /// cluster slot moved), or the connection was replaced. The confirmation catches up what
+    /// was missed; a failure leaves it unsubscribed, for the keep-alive to retry.
     fn resubscribe(self: &Arc<Self>, map: MapId) {
         let gate =
             self.maps.lock().unwrap().get(&map).filter(|w| w.listeners > 0).map(|w| w.subscribed.clone());
@@ -163,11 +214,40 @@ impl Listener {
             if !wanted {
                 return;
             }
-            match listener.subscriptions.subscribe(&listener.keys.channel(&map)).await {
+            // Bounded: one stuck on a connection being replaced would hold the map's gate.
+            let channel = listener.keys.channel(&map);
+            let conn = listener.conn();
+            let answer = tokio::time::timeout(SUBSCRIBE_PATIENCE, conn.subscribe(&channel)).await;
+            match answer.unwrap_or_else(|_| Err((redis::ErrorKind::Io, "no answer").into())) {
                 Ok(()) => *subscribed = true,
-                Err(err) => tracing::warn!(%map, error = %err, "resubscribing failed"),
+                Err(err) => {
+                    tracing::warn!(%map, error = %err, "resubscribing failed; will retry");
+                    listener.resubscribe_failures.fetch_add(1, Ordering::Relaxed);
+                    *subscribed = false;
+                }
             }
         });
+    }
+
+    /// Subscribes every followed channel again (each map's, and the notices channel).
+    fn resubscribe_all(self: &Arc<Self>) {
+        self.notices.store(false, Ordering::Release);
+        tokio::spawn(self.clone().follow_notices());
+        let maps = self.maps.lock().unwrap();
+        let followed: Vec<MapId> =
+            maps.iter().filter(|(_, w)| w.listeners > 0).map(|(m, _)| m.clone()).collect();
+        drop(maps);
+        for map in followed {
+            self.resubscribe(map);
+        }
+    }
+
+    /// The followed maps whose channel is not subscribed (a resubscription failed), skipping
+    /// those being (un)subscribed right now.
+    fn unsubscribed(&self) -> Vec<MapId> {
+        let maps = self.maps.lock().unwrap();
+        let lapsed = |w: &Watch| w.listeners > 0 && w.subscribed.try_lock().is_ok_and(|s| !*s);
+        maps.iter().filter(|(_, w)| lapsed(w)).map(|(map, _)| map.clone()).collect()
     }
 
     fn release(self: &Arc<Self>, map: &MapId) {
@@ -192,7 +272,7 @@ impl Listener {
                 return; // Someone listens again.
             }
             if *subscribed {
-                if let Err(err) = listener.subscriptions.unsubscribe(&listener.keys.channel(&map)).await {
+                if let Err(err) = listener.conn().unsubscribe(&listener.keys.channel(&map)).await {
                     tracing::warn!(%map, error = %err, "unsubscribing failed");
                 }
                 *subscribed = false;
@@ -204,149 +284,140 @@ impl Listener {
         });
     }
 
-    /// Hands `event` to the sink if it is the map's next; fills a gap before it.
-    async fn on_event(&self, map: MapId, event: Event) {
-        let last = {
-            let mut maps = self.maps.lock().unwrap();
-            let Some(watch) = maps.get_mut(&map) else { return };
-            match watch.last {
-                Some(last) if event.seq <= last => return, // Already delivered.
-                Some(last) if event.seq > last + 1 => last,
-                _ => {
-                    watch.last = Some(event.seq);
-                    self.sink.deliver(&map, Arc::new(event));
-                    return;
-                }
-            }
-        };
-        tracing::info!(%map, last, next = event.seq, "events missed on the channel; reading them from the stream");
-        if !self.catch_up(&map).await {
-            // The stream could not be read: the sessions see the jump and ask for a reset.
-            self.deliver_after(&map, event);
-        }
-    }
-
-    /// Delivers what the map's stream holds after the last event delivered; `false` if the
-    /// stream could not be read.
-    async fn catch_up(&self, map: &MapId) -> bool {
-        let Some(last) = self.maps.lock().unwrap().get(map).and_then(|w| w.last) else {
-            return true; // Nothing delivered yet, so nothing can have been missed.
-        };
-        let entries: Result<Vec<(String, Vec<String>)>, _> = redis::cmd("XRANGE")
-            .arg(self.keys.events(map))
-            .arg(format!("{}-1", last + 1))
-            .arg("+")
-            .query_async(&mut self.commands.clone())
-            .await;
-        let entries = match entries {
-            Ok(entries) => entries,
-            Err(err) => {
-                tracing::warn!(%map, error = %err, "reading missed events failed; will retry");
-                if let Some(watch) = self.maps.lock().unwrap().get_mut(map) {
-                    watch.behind = true;
-                }
-                return false;
-            }
-        };
-        if let Some(watch) = self.maps.lock().unwrap().get_mut(map) {
-            watch.behind = false;
-        }
-        for (_, fields) in entries {
-            match fields.get(1).map(|json| decode_event(json)) {
-                Some(Ok(event)) => self.deliver_after(map, event),
-                Some(Err(err)) => tracing::error!(%map, error = %err, "undecodable event in the stream"),
-                None => tracing::error!(%map, "malformed stream entry"),
-            }
-        }
-        true
-    }
-
-    /// Delivers `event` if it is past the last one delivered.
-    fn deliver_after(&self, map: &MapId, event: Event) {
+    /// Hands `event` to the sink if it is the map's next; on a gap, starts a catch-up, which
+    /// delivers it from the stream.
+    fn on_event(self: &Arc<Self>, map: MapId, event: Event) {
         let mut maps = self.maps.lock().unwrap();
-        let Some(watch) = maps.get_mut(map) else { return };
-        if watch.last.is_none_or(|last| event.seq > last) {
-            watch.last = Some(event.seq);
-            self.sink.deliver(map, Arc::new(event));
+        let Some(watch) = maps.get_mut(&map) else { return };
+        if let Some(catching) = &mut watch.catching {
+            catching.heard = catching.heard.max(event.seq);
+            return;
+        }
+        match watch.last {
+            Some(last) if event.seq <= last => {} // Already delivered.
+            Some(last) if event.seq > last + 1 => {
+                tracing::info!(%map, last, next = event.seq, "events missed on the channel; reading them from the stream");
+                watch.catching = Some(Catching { heard: event.seq, ..Catching::default() });
+                let gate = watch.subscribed.clone();
+                drop(maps);
+                tokio::spawn(catch_up::run(self.clone(), map, gate));
+            }
+            _ => {
+                watch.last = Some(event.seq);
+                self.sink.deliver(&map, Arc::new(event));
+            }
+        }
+    }
+
+    /// Reads what the map's stream holds past the last event delivered, on a task of its own
+    /// (or once more after the one running); nothing if nothing was delivered yet, since then
+    /// nothing can have been missed.
+    fn catch_up(self: &Arc<Self>, map: &MapId) {
+        let mut maps = self.maps.lock().unwrap();
+        let Some(watch) = maps.get_mut(map).filter(|w| w.last.is_some()) else { return };
+        match &mut watch.catching {
+            Some(catching) if !catching.failed => {
+                catching.again = true;
+                return;
+            }
+            Some(catching) => catching.failed = false,
+            None => watch.catching = Some(Catching::default()),
+        }
+        let gate = watch.subscribed.clone();
+        drop(maps);
+        tokio::spawn(catch_up::run(self.clone(), map.clone(), gate));
+    }
+
+    /// Restarts the catch-ups whose read failed.
+    fn retry_failed_catch_ups(self: &Arc<Self>) {
+        let failed: Vec<MapId> = {
+            let maps = self.maps.lock().unwrap();
+            let failed = |w: &Watch| w.catching.as_ref().is_some_and(|c| c.failed);
+            maps.iter().filter(|(_, w)| failed(w)).map(|(map, _)| map.clone()).collect()
+        };
+        for map in failed {
+            self.catch_up(&map);
         }
     }
 }
 
-async fn read_pushes(listener: Weak<Listener>, mut pushes: UnboundedReceiver<PushInfo>) {
-    while let Some(push) = pushes.recv().await {
-        let Some(listener) = listener.upgrade() else { return };
-        let channel = match push.data.first() {
-            Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
-            _ => String::new(),
-        };
-        let payload = || match push.data.get(1) {
-            Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
-            _ => None,
-        };
-        if channel == listener.keys.notices() {
-            match push.kind {
-                PushKind::Message | PushKind::SMessage => listener.on_notice(payload()),
-                // Redis ended it (a cluster slot moved): the keep-alive subscribes again.
-                PushKind::Unsubscribe | PushKind::SUnsubscribe => {
-                    listener.notices.store(false, Ordering::Release)
-                }
-                _ => {}
-            }
-            continue;
-        }
-        let map = listener.keys.map_of_channel(&channel);
-        match (push.kind, map) {
-            (PushKind::Message | PushKind::SMessage, Some(map)) => match payload().map(decode_event) {
-                Some(Ok(event)) => listener.on_event(map, event).await,
-                _ => tracing::error!(%map, "undecodable message on a map channel"),
-            },
-            // Also after every reconnect: fetch what was published while the connection was down.
-            (PushKind::Subscribe | PushKind::SSubscribe, Some(map)) => {
-                listener.catch_up(&map).await;
-            }
-            (PushKind::Other(kind), Some(map)) if kind == CATCH_UP => {
-                listener.catch_up(&map).await;
-            }
-            // Ours (then nobody listens any more) or Redis's own, when a cluster slot moves.
-            (PushKind::Unsubscribe | PushKind::SUnsubscribe, Some(map)) => listener.resubscribe(map),
-            (PushKind::Disconnection, _) => {
-                tracing::warn!("lost the redis subscription connection; reconnecting");
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Pings the subscription connection, which makes it reconnect (and resubscribe) once Redis
-/// is back, even when nothing else is sent on it.
-async fn keep_alive(listener: Weak<Listener>) {
-    let mut down = false;
+/// Ends when every sender is gone: the listener drops its connections with itself.
+async fn read_pushes(listener: Weak<Listener>, mut pushes: Pushes) {
     loop {
-        tokio::time::sleep(KEEPALIVE).await;
-        let Some(current) = listener.upgrade() else { return };
-        let behind: Vec<MapId> =
-            current.maps.lock().unwrap().iter().filter(|(_, w)| w.behind).map(|(m, _)| m.clone()).collect();
-        for map in behind {
-            let channel = Value::BulkString(current.keys.channel(&map).into_bytes());
-            let _ =
-                current.retry.send(PushInfo { kind: PushKind::Other(CATCH_UP.into()), data: vec![channel] });
-        }
-        if !current.notices.load(Ordering::Acquire) {
-            tokio::spawn(current.clone().follow_notices());
-        }
-        let conn = current.subscriptions.clone();
-        drop(current);
-        let ping: Result<(), _> = redis::cmd("PING").query_async(&mut conn.clone()).await;
-        match (ping, down) {
-            (Err(err), false) => {
-                tracing::warn!(error = %err, "redis subscription connection is down");
-                down = true;
+        let push = tokio::select! {
+            push = pushes.queue.recv() => push,
+            () = pushes.overflow.noted.notified() => {
+                let Some(listener) = listener.upgrade() else { return };
+                on_overflow(&listener);
+                continue;
             }
-            (Ok(()), true) => {
-                tracing::info!("redis subscription connection is back");
-                down = false;
+        };
+        let Some(push) = push else { return };
+        let Some(listener) = listener.upgrade() else { return };
+        on_push(&listener, push);
+    }
+}
+
+/// Pushes dropped on a full channel: each map catches up from its stream (or subscribes
+/// again, when the push dropped was Redis ending its subscription).
+fn on_overflow(listener: &Arc<Listener>) {
+    let dropped = listener.overflow.dropped.load(Ordering::Relaxed);
+    tracing::warn!(dropped, "the push channel was full; reading what it dropped from the streams");
+    for (channel, ended) in listener.overflow.take() {
+        if channel == listener.keys.notices() {
+            tracing::error!("a notice was dropped: the push channel was full");
+            if ended {
+                listener.notices.store(false, Ordering::Release);
+            }
+        } else if let Some(map) = listener.keys.map_of_channel(&channel) {
+            if ended {
+                listener.resubscribe(map);
+            } else {
+                listener.catch_up(&map);
+            }
+        }
+    }
+}
+
+fn on_push(listener: &Arc<Listener>, push: PushInfo) {
+    let channel = match push.data.first() {
+        Some(Value::BulkString(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+        _ => String::new(),
+    };
+    let payload = || match push.data.get(1) {
+        Some(Value::BulkString(bytes)) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    };
+    if channel == listener.keys.notices() {
+        match push.kind {
+            PushKind::Message | PushKind::SMessage => listener.on_notice(payload()),
+            // Redis ended it (a cluster slot moved): the keep-alive subscribes again.
+            PushKind::Unsubscribe | PushKind::SUnsubscribe => {
+                listener.notices.store(false, Ordering::Release)
             }
             _ => {}
         }
+        return;
+    }
+    let map = listener.keys.map_of_channel(&channel);
+    match (push.kind, map) {
+        (PushKind::Message | PushKind::SMessage, Some(map)) => match payload().map(decode_event) {
+            Some(Ok(event)) => listener.on_event(map, event),
+            _ => tracing::error!(%map, "undecodable message on a map channel"),
+        },
+        // Also after every reconnect: fetch what was published while the connection was down.
+        (PushKind::Subscribe | PushKind::SSubscribe, Some(map)) => listener.catch_up(&map),
+        // Ours (then nobody listens any more) or Redis's own, when a cluster slot moves.
+        (PushKind::Unsubscribe | PushKind::SUnsubscribe, Some(map)) => listener.resubscribe(map),
+        // In a cluster, one node's: redis-rs subscribes its channels again where the slot map
+        // it holds says, which names the lost master until it reads the map again. So every
+        // channel is subscribed again here, and the keep-alive retries until that works.
+        (PushKind::Disconnection, _) => {
+            tracing::warn!("a redis subscription connection was lost");
+            if listener.conn().is_cluster() {
+                listener.resubscribe_all();
+            }
+        }
+        _ => {}
     }
 }

@@ -2,8 +2,12 @@
 //! tests start themselves: sessions, link codes, map administration, join order, and the feed's
 //! publish of every kind of change, with the keys checked as Redis holds them.
 
+mod conformance;
 mod feed;
+mod listener;
 mod maps;
+mod proxy;
+mod retries;
 mod servers;
 mod sessions;
 

@@ -83,6 +83,15 @@ pub async fn connect(deployment: Deployment) -> Backend {
     Backend { redis, raw, prefix, events }
 }
 
+/// The `redis://` URLs of a deployment (its servers started on first use), for a test that
+/// connects handlers of its own.
+pub fn urls(deployment: Deployment) -> Vec<String> {
+    match deployment {
+        Deployment::Single => vec![url(single())],
+        Deployment::Cluster => cluster().iter().map(|&port| url(port)).collect(),
+    }
+}
+
 fn url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}")
 }
