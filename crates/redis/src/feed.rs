@@ -23,30 +23,52 @@ use self::listener::Listener;
 pub(crate) use self::listener::pushes::{CAPACITY as PUSH_CAPACITY, channel as push_channel};
 pub(crate) use self::listener::{Connector, Subscriber};
 
+/// What both publish scripts do the same way. Both take the same KEYS: members, seq, events,
+/// latest, latest_ts, the map's record, join order, membership version, written (each
+/// member's latest location write: `<key>:<seq>`).
+/// `emit` puts an event (its JSON without the seq) into the stream and on the channel;
+/// `offer` keeps a location as its player's latest unless a newer one is held; `replayed`
+/// answers the seq a write with this key already got (a retry), as a string.
+const SHARED: &str = r#"
+local function emit(seq, body, stream_length, channel, sharded)
+  local event = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
+  redis.call('XADD', KEYS[3], 'MAXLEN', stream_length, seq .. '-1', 'e', event)
+  if sharded == '1' then
+    redis.call('SPUBLISH', channel, event)
+  else
+    redis.call('PUBLISH', channel, event)
+  end
+end
+local function offer(player, ts, location)
+  local held = redis.call('HGET', KEYS[5], player)
+  if not held or tonumber(held) <= tonumber(ts) then
+    redis.call('HSET', KEYS[4], player, location)
+    redis.call('HSET', KEYS[5], player, ts)
+  end
+end
+local function replayed(player, key)
+  if key == '' then return nil end
+  local held = redis.call('HGET', KEYS[9], player)
+  if held and string.sub(held, 1, #key + 1) == key .. ':' then
+    return string.sub(held, #key + 2)
+  end
+  return nil
+end
+"#;
+
 /// Gives the change the map's next seq, appends it to the stream, applies it to the latest
 /// locations and publishes it, all at once; a membership change also changes the member set
 /// in the same step, and publishes only if the set changed. It decides nothing: ARGV carries
-/// what the core's [`Change`] says. KEYS: members, seq, events, latest, latest_ts, the map's
-/// record, join order, membership version.
+/// what the core's [`Change`] says. KEYS: as [`SHARED`] says.
 /// ARGV: [1] the player who must be a member ('' for none), [2] '1' if the map must still
 /// exist, [3] what happens to the latest locations ('offer', 'remove', 'clear' or ''),
 /// [4] its player, [5] its ts, [6] its location JSON, [7] the event JSON without its seq,
 /// [8] stream length, [9] channel, [10] '1' for sharded pub/sub, [11] seconds after which the
 /// map's seq and stream expire ('' for never), [12] the membership change ('add', 'remove'
-/// or ''), [13] its player, [14] the write's key ('' for none), unique per write: a retry of
-/// the script (the client library retries after a timeout) finds its key recorded for the
-/// latest location's player (KEYS[9], one field a member) and answers the seq it got as a
-/// string, publishing nothing twice.
+/// or ''), [13] its player.
 /// Returns the seq, or for a membership change {seq, members, membership version, record};
-/// nil when nothing was published.
+/// nil when nothing was published. (Locations go through [`PUBLISH_LOCATIONS`].)
 const PUBLISH: &str = r#"
-local key = ARGV[14]
-if key ~= '' then
-  local held = redis.call('HGET', KEYS[9], ARGV[4])
-  if held and string.sub(held, 1, #key + 1) == key .. ':' then
-    return string.sub(held, #key + 2)
-  end
-end
 if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
   return false
 end
@@ -64,15 +86,9 @@ elseif op == 'remove' then
   if redis.call('EXISTS', KEYS[6]) == 1 then version = redis.call('INCR', KEYS[8]) end
 end
 local seq = redis.call('INCR', KEYS[2])
-local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[7], 2)
-redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[8], seq .. '-1', 'e', event)
 local latest, player = ARGV[3], ARGV[4]
 if latest == 'offer' then
-  local prev = redis.call('HGET', KEYS[5], player)
-  if not prev or tonumber(prev) <= tonumber(ARGV[5]) then
-    redis.call('HSET', KEYS[4], player, ARGV[6])
-    redis.call('HSET', KEYS[5], player, ARGV[5])
-  end
+  offer(player, ARGV[5], ARGV[6])
 elseif latest == 'remove' then
   redis.call('HDEL', KEYS[4], player)
   redis.call('HDEL', KEYS[5], player)
@@ -80,18 +96,11 @@ elseif latest == 'remove' then
 elseif latest == 'clear' then
   redis.call('DEL', KEYS[4], KEYS[5], KEYS[9])
 end
-if key ~= '' then
-  redis.call('HSET', KEYS[9], player, key .. ':' .. seq)
-end
 if ARGV[11] ~= '' then
   redis.call('EXPIRE', KEYS[2], ARGV[11])
   redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
-if ARGV[10] == '1' then
-  redis.call('SPUBLISH', ARGV[9], event)
-else
-  redis.call('PUBLISH', ARGV[9], event)
-end
+emit(seq, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 if op ~= '' then
   return {seq, redis.call('SCARD', KEYS[1]), version, redis.call('GET', KEYS[6])}
 end
@@ -100,43 +109,27 @@ return seq
 
 /// [`PUBLISH`] for a run of one player's locations, which the core hands over as
 /// [`Change::Location`]s: the member each requires (the same player), checked once, then
-/// for each the next seq, the stream, the latest location offered, and the channel. A retry
-/// (the same write key) answers the last seq as a string and publishes nothing again.
-/// KEYS: members, seq, events, latest, latest_ts, the map's record, written.
+/// for each the next seq, the latest offered, the stream and the channel. A retry (the same
+/// write key, which the client library may send again after a timeout) answers the last seq
+/// as a string and publishes nothing again. KEYS: as [`SHARED`] says.
 /// ARGV: [1] the player, [2] write key, [3] stream length, [4] channel, [5] '1' for sharded
 /// pub/sub, then for each location its ts, its JSON and its event JSON without the seq.
 const PUBLISH_LOCATIONS: &str = r#"
 local player, key = ARGV[1], ARGV[2]
-if key ~= '' then
-  local held = redis.call('HGET', KEYS[7], player)
-  if held and string.sub(held, 1, #key + 1) == key .. ':' then
-    return string.sub(held, #key + 2)
-  end
-end
+local retried = replayed(player, key)
+if retried then return retried end
 if redis.call('SISMEMBER', KEYS[1], player) == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
   return false
 end
-local held = redis.call('HGET', KEYS[5], player)
-local newest = held and tonumber(held)
-local seq = redis.call('INCRBY', KEYS[2], (#ARGV - 5) / 3) - (#ARGV - 5) / 3
+local count = (#ARGV - 5) / 3
+local seq = redis.call('INCRBY', KEYS[2], count) - count
 for i = 6, #ARGV, 3 do
   seq = seq + 1
-  local event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[i + 2], 2)
-  redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], seq .. '-1', 'e', event)
-  local ts = tonumber(ARGV[i])
-  if not newest or newest <= ts then
-    newest = ts
-    redis.call('HSET', KEYS[4], player, ARGV[i + 1])
-    redis.call('HSET', KEYS[5], player, ARGV[i])
-  end
-  if ARGV[5] == '1' then
-    redis.call('SPUBLISH', ARGV[4], event)
-  else
-    redis.call('PUBLISH', ARGV[4], event)
-  end
+  offer(player, ARGV[i], ARGV[i + 1])
+  emit(seq, ARGV[i + 2], ARGV[3], ARGV[4], ARGV[5])
 end
 if key ~= '' then
-  redis.call('HSET', KEYS[7], player, key .. ':' .. seq)
+  redis.call('HSET', KEYS[9], player, key .. ':' .. seq)
 end
 return seq
 "#;
@@ -197,8 +190,8 @@ impl RedisFeed {
             keys,
             recent_events,
             listener,
-            publish: Script::new(PUBLISH),
-            publish_locations: Script::new(PUBLISH_LOCATIONS),
+            publish: Script::new(&format!("{SHARED}{PUBLISH}")),
+            publish_locations: Script::new(&format!("{SHARED}{PUBLISH_LOCATIONS}")),
             snapshot: Script::new(SNAPSHOT),
             replay: Script::new(REPLAY),
         }
@@ -222,12 +215,29 @@ impl RedisFeed {
         change: Change,
         key: &str,
     ) -> Result<Option<u64>, StoreError> {
-        match self.run_publish(map, change, None, key).await? {
+        if let Change::Location(location) = change {
+            return self.publish_locations_as(map, vec![location], key).await;
+        }
+        match self.run_publish(map, change, None).await? {
             redis::Value::Int(seq) => Ok(Some(seq as u64)),
-            // A retry of a publish that had gone through: the seq it got.
-            redis::Value::BulkString(seq) => Ok(std::str::from_utf8(&seq).ok().and_then(|s| s.parse().ok())),
             _ => Ok(None),
         }
+    }
+
+    /// The KEYS of both publish scripts, as [`SHARED`] names them.
+    fn script_keys(&self, map: &MapId) -> [String; 9] {
+        let k = &self.keys;
+        [
+            k.members(map),
+            k.seq(map),
+            k.events(map),
+            k.latest(map),
+            k.latest_ts(map),
+            k.map(map),
+            k.joined(map),
+            k.membership_version(map),
+            k.written(map),
+        ]
     }
 
     /// [`Feed::publish_locations`] as the write `key`: what a retry of the same write sends,
@@ -245,13 +255,7 @@ impl RedisFeed {
         let count = locations.len() as u64;
         let mut script = self.publish_locations.prepare_invoke();
         script
-            .key(self.keys.members(map))
-            .key(self.keys.seq(map))
-            .key(self.keys.events(map))
-            .key(self.keys.latest(map))
-            .key(self.keys.latest_ts(map))
-            .key(self.keys.map(map))
-            .key(self.keys.written(map))
+            .key(&self.script_keys(map)[..])
             .arg(&player)
             .arg(key)
             .arg(self.recent_events)
@@ -290,7 +294,6 @@ impl RedisFeed {
         map: &MapId,
         change: Change,
         member: Option<(&str, bool)>,
-        key: &str,
     ) -> Result<redis::Value, StoreError> {
         let kind = change.kind();
         let required = change.requires_member().unwrap_or_default().to_owned();
@@ -303,8 +306,6 @@ impl RedisFeed {
             Latest::Remove(player) => ("remove", player.to_owned(), 0, String::new()),
             Latest::Clear => ("clear", String::new(), 0, String::new()),
         };
-        // Only a location's: a retry of a membership change changes nothing the second time.
-        let key = if matches!(change.latest(), Latest::Offer(_)) && member.is_none() { key } else { "" };
         let (op, member) = match member {
             Some((player, true)) => ("add", player.to_owned()),
             Some((player, false)) => ("remove", player.to_owned()),
@@ -312,15 +313,7 @@ impl RedisFeed {
         };
         let reply: redis::Value = self
             .publish
-            .key(self.keys.members(map))
-            .key(self.keys.seq(map))
-            .key(self.keys.events(map))
-            .key(self.keys.latest(map))
-            .key(self.keys.latest_ts(map))
-            .key(self.keys.map(map))
-            .key(self.keys.joined(map))
-            .key(self.keys.membership_version(map))
-            .key(self.keys.written(map))
+            .key(&self.script_keys(map)[..])
             .arg(required)
             .arg(if deleted { "0" } else { "1" })
             .arg(latest)
@@ -334,7 +327,6 @@ impl RedisFeed {
             .arg(if deleted { DELETED_MAP_LINGERS_SECS.to_string() } else { String::new() })
             .arg(op)
             .arg(member)
-            .arg(key)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_err)?;
