@@ -84,6 +84,8 @@ struct Watch {
     last: Option<u64>,
     /// Set while a catch-up owns the map's delivery.
     catching: Option<Catching>,
+    /// The map's seq as the last audit read it, when that was past `last` ([`Listener::audit`]).
+    behind: Option<u64>,
 }
 
 /// A catch-up in progress: what it must still read past.
@@ -151,6 +153,7 @@ impl Listener {
                 subscribed: Arc::default(),
                 last: None,
                 catching: None,
+                behind: None,
             });
             watch.listeners += 1;
             watch.subscribed.clone()
@@ -326,6 +329,48 @@ impl Listener {
         let gate = watch.subscribed.clone();
         drop(maps);
         tokio::spawn(catch_up::run(self.clone(), map.clone(), gate));
+    }
+
+    /// Reads the seq of every followed map that is not catching up. A map whose seq was past
+    /// what it delivered at the last audit and still is has lost its subscription without a
+    /// word (a cluster's failover can leave one subscribed on the wrong node, or on none): it
+    /// is subscribed again and caught up from its stream, and the keep-alive counts it as a
+    /// failed resubscription (in a cluster, enough of them replace the connection). A map
+    /// merely between an event's publish and its arrival is behind at one audit, not at two.
+    pub(super) async fn audit(self: &Arc<Self>) {
+        let followed: Vec<MapId> = {
+            let maps = self.maps.lock().unwrap();
+            let due = |w: &Watch| w.listeners > 0 && w.catching.is_none() && w.last.is_some();
+            maps.iter().filter(|(_, w)| due(w)).map(|(map, _)| map.clone()).collect()
+        };
+        let conn = self.conn();
+        let reads = followed.iter().map(|map| {
+            let (mut conn, cmd) = (conn.clone(), redis::cmd("GET").arg(self.keys.seq(map)).clone());
+            async move { cmd.query_async::<Option<u64>>(&mut conn).await }
+        });
+        let answer = tokio::time::timeout(SUBSCRIBE_PATIENCE, futures_util::future::join_all(reads)).await;
+        let Ok(seqs) = answer else { return };
+        let mut lost = Vec::new();
+        {
+            let mut maps = self.maps.lock().unwrap();
+            for (map, seq) in followed.iter().zip(seqs) {
+                let (Ok(seq), Some(watch)) = (seq, maps.get_mut(map)) else { continue };
+                let delivered = watch.last.unwrap_or(0);
+                let seq = seq.unwrap_or(0);
+                if watch.behind.is_some_and(|was| delivered < was) {
+                    lost.push(map.clone());
+                    watch.behind = None;
+                } else {
+                    watch.behind = (seq > delivered).then_some(seq);
+                }
+            }
+        }
+        for map in lost {
+            tracing::warn!(%map, "a map's events stopped arriving; subscribing again and reading the stream");
+            self.resubscribe_failures.fetch_add(1, Ordering::Relaxed);
+            self.resubscribe(map.clone());
+            self.catch_up(&map);
+        }
     }
 
     /// Restarts the catch-ups whose read failed.

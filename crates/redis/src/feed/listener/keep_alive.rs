@@ -7,7 +7,8 @@
 //! followed channel on it again; each confirmation catches its map up from the stream.
 //!
 //! Each tick also restarts catch-ups whose read failed, and subscribes what a failure left
-//! unsubscribed (a map's channel, the notices channel). In a cluster, resubscriptions that
+//! unsubscribed (a map's channel, the notices channel); every [`AUDIT_EVERY`] ticks it looks
+//! for a subscription lost without a word ([`Listener::audit`]). In a cluster, resubscriptions that
 //! keep failing for [`STALE_AFTER`] ticks also get the connection replaced: redis-rs routes by
 //! the slot map it last read, which after a failover may still name the lost master.
 
@@ -36,15 +37,23 @@ const DEAD_AFTER: u32 = 2;
 /// Ticks with failed resubscriptions after which a cluster connection is replaced.
 const STALE_AFTER: u32 = 3;
 
+/// Every this many ticks the followed maps' seqs are read, to find a subscription lost
+/// without a word ([`Listener::audit`]): such a map is found within two audits, about 4 s.
+const AUDIT_EVERY: u32 = 4;
+
 /// How long making a new connection may take (redis-rs retries within it).
 const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
 
 pub async fn keep_alive(listener: Weak<Listener>) {
-    let (mut failed, mut stale) = (0, 0);
+    let (mut failed, mut stale, mut ticks) = (0, 0, 0u32);
     loop {
         tokio::time::sleep(KEEPALIVE).await;
         let Some(current) = listener.upgrade() else { return };
         current.retry_failed_catch_ups();
+        ticks = ticks.wrapping_add(1);
+        if ticks.is_multiple_of(AUDIT_EVERY) && failed == 0 {
+            current.audit().await;
+        }
         let unsubscribed = current.unsubscribed();
         stale = match current.resubscribe_failures.swap(0, Ordering::Relaxed) {
             0 if unsubscribed.is_empty() => 0,

@@ -195,3 +195,33 @@ async fn pushes_a_full_channel_drops_are_read_from_the_stream() {
     assert_eq!(next(&mut events).await, (a.clone(), 51));
     assert!(events.try_recv().is_err(), "nothing more");
 }
+
+/// Events that never arrive on the channel, with nothing after them to show the gap (a
+/// subscription lost without a word): the audit finds the map's seq ahead of what was
+/// delivered at two audits in a row and reads them from the stream, each once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_lost_without_a_word_are_found_by_the_audit() {
+    let server = Server::start("audit");
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let redis = connect(&server, Sink(sender), super::pushes::CAPACITY).await;
+    let mut raw =
+        redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let a = MapId::generate();
+    let _a = redis.feed.listen(&a).await.unwrap();
+    let seq_key = redis.feed.keys.seq(&a);
+
+    let _: () = redis::cmd("SET").arg(&seq_key).arg(1).query_async(&mut raw).await.unwrap();
+    publish(&redis, &mut raw, &a, 1, true).await;
+    assert_eq!(next(&mut events).await, (a.clone(), 1));
+    for seq in 2..=3 {
+        let _: () = redis::cmd("SET").arg(&seq_key).arg(seq).query_async(&mut raw).await.unwrap();
+        publish(&redis, &mut raw, &a, seq, false).await;
+    }
+    for seq in 2..=3 {
+        assert_eq!(next(&mut events).await, (a.clone(), seq));
+    }
+    let _: () = redis::cmd("SET").arg(&seq_key).arg(4).query_async(&mut raw).await.unwrap();
+    publish(&redis, &mut raw, &a, 4, true).await;
+    assert_eq!(next(&mut events).await, (a.clone(), 4));
+    assert!(events.try_recv().is_err(), "nothing more");
+}
