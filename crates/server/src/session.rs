@@ -350,7 +350,6 @@ fn snapshot_message(map: &MapId, snapshot: Snapshot, reset: bool) -> (Option<Str
     (Some(encode(&message)), seq)
 }
 
-/// Parses a client frame; on error also answers the `map` it named, if it named one.
 /// `first` and the `location` frames that follow it already read, in order, up to
 /// [`LOCATION_RUN`]; the first frame of another kind stays for its turn.
 fn next_locations(first: LocationInput, stream: &mut Incoming) -> Vec<LocationInput> {
@@ -369,6 +368,7 @@ fn next_locations(first: LocationInput, stream: &mut Incoming) -> Vec<LocationIn
     run
 }
 
+/// Parses a client frame; on error also answers the `map` it named, if it named one.
 fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) {
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(value) => value,
