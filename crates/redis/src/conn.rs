@@ -64,7 +64,8 @@ impl ConnectionLike for Conn {
 }
 
 /// One command in this many has its round trip timed: the location path makes two per
-/// update, and timing each would cost a clock read, a box and a histogram sample.
+/// update (a trail append and a publish per map, sent together), and timing each would cost
+/// a clock read, a box and a histogram sample.
 const SAMPLE_EVERY: u32 = 16;
 
 /// Times `request` if it is this thread's turn (a thread-local count: no shared atomic).
