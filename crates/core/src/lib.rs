@@ -9,6 +9,7 @@ mod device;
 mod domain;
 mod error;
 mod feed;
+pub mod places;
 mod secret;
 mod service;
 mod store;
