@@ -168,7 +168,11 @@ impl EmbeddedFeed {
                 }
                 let left = Arc::new(Semaphore::new(0));
                 s.leaving = Some(left.clone());
-                if s.keeps_rows() {
+                // A map without a record that reserved seqs for its deletion writes its exact
+                // seq too: loaded again, it must give the deletion the next seq, not one past
+                // the reservation (a gap its subscribers would see).
+                let reserved_gone = s.gone && !s.deleted && s.reserved > s.seq + 1;
+                if s.keeps_rows() || reserved_gone {
                     spills.push(s.spill(&map, self.recent_events, true));
                 }
                 taken.push((map, slot, state.clone(), left));
