@@ -127,6 +127,7 @@ test('a phone added on the Phones page shares through OwnTracks, OsmAnd and Trac
     password: secret,
     deviceId: 'alice-phone',
     tid: 'AL',
+    cmd: true,
   });
   assert.equal(await page.getByTestId('traccar-qr').getAttribute('data-payload'), `${base}/api/v1/osmand?id=${id}.${secret}&accuracy=high`);
   for (const testid of ['owntracks-qr', 'traccar-qr']) {

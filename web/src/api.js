@@ -168,6 +168,28 @@ export const joinMap = (id, inviteCode) =>
   });
 export const leaveMap = (id) => request('POST', `/maps/${encodeURIComponent(id)}/leave`, { words: { 404: MAP_GONE } });
 
+// Places: named circles on a map, drawn and removed by its members (the creator or the map's
+// owner removes one). Arrivals and departures come through the socket.
+const PLACE_WORDS = {
+  403: NOT_MEMBER,
+  404: MAP_GONE,
+};
+/** The 400 of a new place in words: the map is full, or a field is out of range. */
+export const PLACES_FULL = 'This map has 100 places already: remove one before drawing another.';
+const PLACE_REFUSED = 'That place cannot be saved: give it a name of 1 to 64 characters and a radius from 10 m to 50 km.';
+export const listPlaces = (id) =>
+  request('GET', `/maps/${encodeURIComponent(id)}/places`, { words: PLACE_WORDS }).then((d) => (d && d.places) || []);
+export const createPlace = (id, place) =>
+  request('POST', `/maps/${encodeURIComponent(id)}/places`, { body: place, words: { ...PLACE_WORDS, 400: PLACE_REFUSED } }).catch((err) => {
+    // Only the server knows the map is full; its wording names the limit.
+    if (err.status === 400 && /at most/.test(err.serverMessage)) err.message = PLACES_FULL;
+    throw err;
+  });
+export const deletePlace = (id, place) =>
+  request('DELETE', `/maps/${encodeURIComponent(id)}/places/${encodeURIComponent(place)}`, {
+    words: { 403: "Only the member who drew a place, or the map's owner, can remove it.", 404: 'That place was already removed.' },
+  });
+
 // Phones: per-device credentials for OwnTracks, Traccar Client and OsmAnd. The secret is in
 // the create answer only; the list never has it.
 export const createDevice = (name) =>

@@ -319,8 +319,9 @@ export class MapView {
     return { paddingTopLeft: [VIEW_MARGIN, VIEW_MARGIN + 8], paddingBottomRight: [right, bottom] };
   }
 
-  /** Fits the view to these [lat, lon] points (no-op for none). */
-  fitTo(latlngs) {
+  /** Fits the view to these [lat, lon] points (no-op for none); `animate: false` jumps (what
+   *  opens next, a popup, is then placed in the final view). */
+  fitTo(latlngs, { animate } = {}) {
     if (!latlngs.length) return;
     const pad = this._padding();
     if (latlngs.length === 1) {
@@ -328,7 +329,7 @@ export class MapView {
       this.map.panInside(latlngs[0], { ...pad, animate: false });
       return;
     }
-    this.map.fitBounds(L.latLngBounds(latlngs), { ...pad, maxZoom: 17 });
+    this.map.fitBounds(L.latLngBounds(latlngs), { ...pad, maxZoom: 17, ...(animate === false ? { animate: false } : {}) });
   }
 
   /** Whether the point lies in the part of the map nothing covers. */

@@ -77,6 +77,8 @@ export function owntracksConfig(device, playerName, origin = location.origin) {
     password: device.secret,
     deviceId: slug(device.name),
     tid: initials(playerName),
+    // Lets the server hand the phone the map's places as regions (setWaypoints).
+    cmd: true,
   };
 }
 

@@ -1,6 +1,8 @@
 // The app's state in one plain object (easy to inspect: window.__marauder.state), the
 // session kept in localStorage, and the rules that fold server messages into a map's state.
 
+import { forgetHappenings } from './happenings.js';
+
 const SESSION_KEY = 'marauder.session';
 const PAUSED_KEY = 'marauder.sharingPaused';
 export const TRAIL_KEEP = 200;
@@ -62,6 +64,7 @@ export function clearSession() {
   state.player = null;
   state.maps = {};
   state.currentMap = null;
+  forgetHappenings();
   writeJson(SESSION_KEY, null);
 }
 
@@ -87,6 +90,8 @@ function newMapState(id) {
     positions: {},
     /** playerId -> points oldest first (at most TRAIL_KEEP) */
     trails: {},
+    /** placeId -> {id, name, lat, lon, radius, created_by, created_at} */
+    places: {},
   };
 }
 
@@ -193,6 +198,26 @@ export function applyMapUpdated(ms, ev) {
     if (ev.visibility !== ms.visibility) ms.invite_code = null;
     ms.visibility = ev.visibility;
   }
+}
+
+/** Replaces the places with a GET /maps/{id}/places answer's. */
+export function applyPlaces(ms, places) {
+  ms.places = {};
+  for (const p of places || []) ms.places[p.id] = { ...p };
+}
+
+/** A `place_added` event's place (or a create answer's: the event may come second). */
+export function applyPlaceAdded(ms, place) {
+  if (place && typeof place.id === 'string') ms.places[place.id] = { ...place };
+}
+
+export function applyPlaceRemoved(ms, id) {
+  delete ms.places[id];
+}
+
+/** The places oldest first, as the server lists them. */
+export function placesInOrder(ms) {
+  return Object.values(ms.places).sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1));
 }
 
 /** Members who share a name are told apart by the end of their id (at least 3 characters,

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod live;
 mod phone;
+mod places;
 
 use marauder_protocol::{
     Accepted, CreateDevice, CreateMap, CreatePlayer, DeviceCreated, Devices, ErrorBody, JoinMap,

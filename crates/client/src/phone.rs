@@ -32,8 +32,15 @@ impl Client {
                 message[key] = json!(value);
             }
         }
+        self.owntracks_message(device, secret, &message).await
+    }
+
+    /// Any message as OwnTracks posts it in HTTP mode (a `transition`, a `waypoint`, ...);
+    /// answers the array the server sends back (friends, and the places as a
+    /// `setWaypoints` command when they changed).
+    pub async fn owntracks_message(&self, device: &str, secret: &str, message: &Value) -> Result<Vec<Value>> {
         let req = self.http.post(format!("{}/api/v1/owntracks", self.base)).basic_auth(device, Some(secret));
-        self.call(req.json(&message), StatusCode::OK).await
+        self.call(req.json(message), StatusCode::OK).await
     }
 
     /// A report as OsmAnd sends it: a GET with the fields in the query (speed in knots),

@@ -1,7 +1,8 @@
 //! The [`Store`] and [`Feed`] contract as one suite of cases that every backend runs: what
 //! `crates/core/src/feed.rs` and `store.rs` promise (gap-free seqs, each change executed as
 //! the core decided it, snapshot and replay, a deleted map's last event, notices, membership
-//! changes published with their event in one step), and, for a backend whose state several
+//! changes published with their event in one step, places with their arrivals and
+//! departures), and, for a backend whose state several
 //! handlers share, the same promises across handlers racing each other.
 //!
 //! A backend implements [`Backend`] in its tests and calls [`suite!`] once per deployment;
@@ -12,6 +13,7 @@ mod feed;
 mod fixtures;
 mod heard;
 mod membership;
+mod places;
 mod replay;
 mod retry;
 mod store;
@@ -29,6 +31,7 @@ pub mod cases {
     pub use crate::cross::*;
     pub use crate::feed::*;
     pub use crate::membership::*;
+    pub use crate::places::*;
     pub use crate::replay::*;
     pub use crate::retry::*;
     pub use crate::store::*;
@@ -101,6 +104,11 @@ macro_rules! suite {
             concurrent_publishes_on_two_handlers_make_one_gap_free_sequence,
             a_notice_announced_on_one_handler_reaches_every_handler,
             a_retried_publish_takes_one_seq_on_every_handler,
+            a_place_is_added_and_removed_with_its_event_at_most_max_a_map,
+            a_crossing_follows_the_location_that_made_it,
+            a_first_position_after_a_join_or_a_new_place_and_late_or_vague_points_change_nothing,
+            a_run_of_locations_and_a_removed_place_cross_as_the_rule_says,
+            alternating_handlers_announce_each_crossing_of_a_member_once,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use marauder_protocol::{Event, EventBody, PlayerLocation, Visibility};
+use marauder_protocol::{Event, EventBody, Place, PlayerLocation, Visibility};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +45,31 @@ pub enum Change {
     /// The map's last event: the feed forgets the map after it (every later change publishes
     /// nothing) and lets its state go.
     Deleted,
+    /// A member drew a place: published, and the place added, only while the map has fewer
+    /// than `max` places.
+    PlaceAdded {
+        place: Place,
+        max: usize,
+    },
+    /// A place (its id) goes, with every member's state for it: published only if it was there.
+    PlaceRemoved {
+        place: String,
+    },
+}
+
+/// What a change does to the map's places (and the members' states for them). Besides, a
+/// member's place states go with its latest location ([`Latest::Remove`], [`Latest::Clear`])
+/// and when it joins ([`Membership::Add`]): its first position after joining sets them
+/// without an event. A location's effect on them is [`crate::places::crossings`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PlaceChange<'a> {
+    Unchanged,
+    /// Added unless the map already has `max` places (then nothing is published).
+    Add(&'a Place, usize),
+    /// Removed; nothing is published if there is no such place.
+    Remove(&'a str),
+    /// Every place goes: the map is deleted.
+    Clear,
 }
 
 /// What a change does to the set of members whose changes a map accepts.
@@ -79,6 +104,8 @@ impl Change {
             Change::Renamed { .. } => "renamed",
             Change::MapUpdated { .. } => "map_updated",
             Change::Deleted => "map_deleted",
+            Change::PlaceAdded { .. } => "place_added",
+            Change::PlaceRemoved { .. } => "place_removed",
         }
     }
 
@@ -88,7 +115,17 @@ impl Change {
         match self {
             Change::Location(location) => Some(&location.player),
             Change::Renamed { player, .. } => Some(player),
+            Change::PlaceAdded { place, .. } => Some(&place.created_by),
             _ => None,
+        }
+    }
+
+    pub fn places(&self) -> PlaceChange<'_> {
+        match self {
+            Change::PlaceAdded { place, max } => PlaceChange::Add(place, *max),
+            Change::PlaceRemoved { place } => PlaceChange::Remove(place),
+            Change::Deleted => PlaceChange::Clear,
+            _ => PlaceChange::Unchanged,
         }
     }
 
@@ -109,7 +146,9 @@ impl Change {
             }
             Change::Left { player, .. } => Latest::Remove(player),
             Change::Deleted => Latest::Clear,
-            Change::MapUpdated { .. } => Latest::Unchanged,
+            Change::MapUpdated { .. } | Change::PlaceAdded { .. } | Change::PlaceRemoved { .. } => {
+                Latest::Unchanged
+            }
         }
     }
 
@@ -126,6 +165,8 @@ impl Change {
                 EventBody::MapUpdated { name, visibility, owner }
             }
             Change::Deleted => EventBody::MapDeleted {},
+            Change::PlaceAdded { place, .. } => EventBody::PlaceAdded { place },
+            Change::PlaceRemoved { place } => EventBody::PlaceRemoved { place },
         }
     }
 }
@@ -226,8 +267,11 @@ impl Listening {
 pub trait Feed: Send + Sync + 'static {
     /// Gives `change` the map's next seq, buffers it, applies its [`Change::membership`] and
     /// [`Change::latest`] and hands it to the sink, atomically with respect to other publishes
-    /// and snapshots of the same map. Answers the seq, or `None` when the change no longer
-    /// applies ([`Change::requires_member`] is not a member, or the map was deleted).
+    /// and snapshots of the same map. A location is followed at once, in the same step, by
+    /// the `arrived`/`departed` events [`crate::places::crossings`] decides from the map's
+    /// places and the member's states, which the backend keeps. Answers the seq of the last
+    /// event published, or `None` when the change no longer applies
+    /// ([`Change::requires_member`] is not a member, or the map was deleted).
     async fn publish(&self, map: &MapId, change: Change) -> Result<Option<u64>, StoreError>;
 
     /// Publishes one player's `locations` (oldest first) as consecutive [`Change::Location`]s
@@ -293,6 +337,48 @@ pub trait Feed: Send + Sync + 'static {
             }
         }
     }
+
+    /// Adds or removes a place as `change` says ([`Change::PlaceAdded`],
+    /// [`Change::PlaceRemoved`]) and publishes it, as one step: published if and only if the
+    /// places changed. Answers the seq, or `None` when nothing changed (the map is full, the
+    /// place is not there, the creator is no member, or the map is gone).
+    ///
+    /// The default, like [`Feed::publish_membership`]'s, is for a backend whose handler is
+    /// the only one: the store's change, then the event, the change undone if the event
+    /// cannot be published.
+    async fn publish_place(
+        &self,
+        store: &dyn Store,
+        map: &MapId,
+        change: Change,
+    ) -> Result<Option<u64>, StoreError> {
+        // What undoes the store's change if the event is not published.
+        let (changed, undo) = match change.places() {
+            PlaceChange::Add(place, max) => (store.add_place(map, place, max).await?, Err(place.id.clone())),
+            PlaceChange::Remove(id) => match store.places(map).await?.into_iter().find(|p| p.id == id) {
+                Some(place) => (store.remove_place(map, id).await?, Ok(place)),
+                None => (false, Err(String::new())),
+            },
+            _ => return Err(StoreError::Internal(format!("{} is not a change of places", change.kind()))),
+        };
+        if !changed {
+            return Ok(None);
+        }
+        let published = self.publish(map, change).await;
+        if !matches!(published, Ok(Some(_))) {
+            // The creator left meanwhile, the map went, or the event failed: a change nobody
+            // was told of, which a retry would not announce.
+            let _ = match undo {
+                Err(added) => store.remove_place(map, &added).await,
+                Ok(removed) => store.add_place(map, &removed, usize::MAX).await,
+            };
+        }
+        published
+    }
+
+    /// The members whose state for `place` is inside (sorted).
+    async fn inside(&self, map: &MapId, place: &str) -> Result<Vec<String>, StoreError>;
+
     async fn snapshot(&self, map: &MapId) -> Result<Snapshot, StoreError>;
     async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, StoreError>;
     /// From when this returns until the answer is dropped, every event of `map` published
@@ -319,10 +405,21 @@ pub const EVENTS_PUBLISHED: &str = "marauder_events_published_total";
 /// Counts one event published. It runs under a map's lock on the publishing path, so the
 /// handles of the known kinds are looked up once, not per event.
 pub fn count_published(kind: &'static str) {
-    static KNOWN: OnceLock<[(&str, metrics::Counter); 6]> = OnceLock::new();
+    static KNOWN: OnceLock<[(&str, metrics::Counter); 10]> = OnceLock::new();
     let known = KNOWN.get_or_init(|| {
-        ["location", "joined", "left", "renamed", "map_updated", "map_deleted"]
-            .map(|kind| (kind, metrics::counter!(EVENTS_PUBLISHED, "kind" => kind)))
+        [
+            "location",
+            "joined",
+            "left",
+            "renamed",
+            "map_updated",
+            "map_deleted",
+            "place_added",
+            "place_removed",
+            "arrived",
+            "departed",
+        ]
+        .map(|kind| (kind, metrics::counter!(EVENTS_PUBLISHED, "kind" => kind)))
     });
     match known.iter().find(|(known, _)| *known == kind) {
         Some((_, counter)) => counter.increment(1),

@@ -18,8 +18,8 @@ pub use device::{DeviceId, DeviceSecret, split_identifier};
 pub use domain::{MapId, Name, PlayerId, SessionId, now_millis, validate_fix};
 pub use error::CoreError;
 pub use feed::{
-    Change, EVENTS_PUBLISHED, EventSink, Feed, Latest, Listening, Membership, Notice, Replay, Snapshot,
-    count_published,
+    Change, EVENTS_PUBLISHED, EventSink, Feed, Latest, Listening, Membership, Notice, PlaceChange, Replay,
+    Snapshot, count_published,
 };
 pub use secret::{InviteCode, LinkCode, Token, TokenHash};
 pub use service::{Client, Limits, Marauder, Player};

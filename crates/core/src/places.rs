@@ -8,6 +8,12 @@
 //! each place's outer circle (1.1 × the radius) settles most places with four comparisons,
 //! and only a point inside the box costs a great-circle distance.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use marauder_protocol::{Crossing, EventBody, Millis, Place, PlayerLocation};
+use serde::{Deserialize, Serialize};
+
 /// The most places a map may have.
 pub const MAX_PLACES_PER_MAP: usize = 100;
 
@@ -26,9 +32,11 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 const METRES_PER_DEGREE: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
 
 /// Where a member is relative to one place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Presence {
+    #[serde(rename = "in")]
     Inside,
+    #[serde(rename = "out")]
     Outside,
 }
 
@@ -131,6 +139,164 @@ pub fn step(circle: &Circle, held: Option<Presence>, sighting: &Sighting) -> Ste
         (Some(Presence::Inside), Some(Presence::Outside)) => Step::Departed,
         (Some(_), Some(_)) => Step::Keep,
     }
+}
+
+/// A place with its circle, as the rule reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fence {
+    pub place: Place,
+    pub circle: Circle,
+    /// Unique to this value in the process: it tells [`PlaceStates`] whether the states it
+    /// keeps in the order of a map's fences still line up with them.
+    uid: u64,
+}
+
+impl Fence {
+    pub fn new(place: Place) -> Fence {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let circle = Circle::new(place.lat, place.lon, place.radius);
+        Fence { place, circle, uid: NEXT.fetch_add(1, Ordering::Relaxed) }
+    }
+}
+
+/// A map's places in the order the rule visits them (and their events follow): oldest
+/// first, then by id.
+pub fn fences(mut places: Vec<Place>) -> Vec<Fence> {
+    places.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+    places.into_iter().map(Fence::new).collect()
+}
+
+/// One member's state for each place of a map where it has one (place id to presence). A
+/// backend keeps it per (map, member), with the map's other state, and drops it when the
+/// member leaves; a place that is gone is dropped from it at its next change.
+///
+/// Besides, it keeps the same states in the order of the fences it was last checked against,
+/// so that a location costs no lookup by id while the map's places stay the same: checking a
+/// point against 100 places is 100 box tests and nothing else.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PlaceStates {
+    by_place: BTreeMap<String, Presence>,
+    #[serde(skip)]
+    lined_up: Vec<(u64, Option<Presence>)>,
+    #[serde(skip)]
+    changes: u64,
+}
+
+impl PartialEq for PlaceStates {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_place == other.by_place
+    }
+}
+
+impl PlaceStates {
+    pub fn is_empty(&self) -> bool {
+        self.by_place.is_empty()
+    }
+
+    pub fn get(&self, place: &str) -> Option<Presence> {
+        self.by_place.get(place).copied()
+    }
+
+    /// Forgets the state for a place that was removed.
+    pub fn forget(&mut self, place: &str) {
+        if self.by_place.remove(place).is_some() {
+            self.lined_up.clear();
+            self.changes += 1;
+        }
+    }
+
+    /// How many times the states changed in this value: a backend that stores them writes
+    /// them when this moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// As a backend stores it: compact JSON, the same bytes for the same states.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("place states always encode")
+    }
+
+    /// `None` when `raw` is not what [`PlaceStates::encode`] writes.
+    pub fn decode(raw: &str) -> Option<PlaceStates> {
+        serde_json::from_str(raw).ok()
+    }
+
+    /// The states in the order of `fences`, rebuilt when they no longer line up.
+    fn line_up(&mut self, fences: &[Fence]) {
+        let aligned = self.lined_up.len() == fences.len()
+            && self.lined_up.iter().zip(fences).all(|((uid, _), fence)| *uid == fence.uid);
+        if !aligned {
+            let by_place = &self.by_place;
+            self.lined_up = fences.iter().map(|f| (f.uid, by_place.get(&f.place.id).copied())).collect();
+        }
+    }
+}
+
+/// What `location` (of a member of a map whose places are `fences`) does: the events to
+/// publish right after its own (`arrived`, `departed`, in the order of `fences`). `states`
+/// and `latest_ts` (the member's latest `ts` on the map, `None` if it has none) are the
+/// member's before it and are brought up to date; the backend keeps them, atomically with
+/// the publication of the location and these events.
+pub fn crossings(
+    fences: &[Fence],
+    states: &mut PlaceStates,
+    latest_ts: &mut Option<Millis>,
+    location: &PlayerLocation,
+) -> Vec<EventBody> {
+    let fix = &location.fix;
+    let late = latest_ts.is_some_and(|latest| fix.ts < latest);
+    *latest_ts = Some(latest_ts.map_or(fix.ts, |latest| latest.max(fix.ts)));
+    if late || fences.is_empty() {
+        return Vec::new();
+    }
+    let sighting = Sighting { lat: fix.lat, lon: fix.lon, accuracy: fix.accuracy, late };
+    states.line_up(fences);
+    let mut events = Vec::new();
+    let mut changed = false;
+    for (fence, (_, held)) in fences.iter().zip(states.lined_up.iter_mut()) {
+        let now = match step(&fence.circle, *held, &sighting) {
+            Step::Keep => continue,
+            Step::Set(presence) => presence,
+            Step::Arrived => Presence::Inside,
+            Step::Departed => Presence::Outside,
+        };
+        if let Some(was) = *held {
+            let crossing = Crossing {
+                player: location.player.clone(),
+                name: location.name.clone(),
+                place: fence.place.id.clone(),
+                place_name: fence.place.name.clone(),
+                ts: fix.ts,
+            };
+            events.push(match was {
+                Presence::Outside => EventBody::Arrived(crossing),
+                Presence::Inside => EventBody::Departed(crossing),
+            });
+        }
+        *held = Some(now);
+        states.by_place.insert(fence.place.id.clone(), now);
+        changed = true;
+    }
+    if changed {
+        states.changes += 1;
+        if states.by_place.len() > fences.len() {
+            // States of places removed since: dropped while the record changes anyway.
+            states.by_place.retain(|id, _| fences.iter().any(|f| &f.place.id == id));
+        }
+    }
+    events
+}
+
+/// The members inside `place`, from each member's states.
+pub fn inside<'a>(place: &str, states: impl IntoIterator<Item = (&'a str, &'a PlaceStates)>) -> Vec<String> {
+    let mut inside: Vec<String> = states
+        .into_iter()
+        .filter(|(_, s)| s.get(place) == Some(Presence::Inside))
+        .map(|(player, _)| player.to_owned())
+        .collect();
+    inside.sort();
+    inside
 }
 
 /// Whether `radius` (metres) is one a place may have.
@@ -236,6 +402,78 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn place(id: &str, created_at: i64) -> Place {
+        Place {
+            id: id.into(),
+            name: id.to_uppercase(),
+            lat: 0.0,
+            lon: 0.0,
+            radius: 100.0,
+            created_by: "p".into(),
+            created_at,
+        }
+    }
+
+    fn located(metres: f64, ts: i64) -> PlayerLocation {
+        let (lat, lon) = north(0.0, 0.0, metres);
+        let fix = marauder_protocol::Fix {
+            lat,
+            lon,
+            accuracy: None,
+            altitude: None,
+            speed: None,
+            heading: None,
+            ts,
+        };
+        PlayerLocation { player: "p".into(), name: "P".into(), fix }
+    }
+
+    #[test]
+    fn states_follow_the_places_as_they_come_and_go() {
+        let (a, b, c) = (place("a", 1), place("b", 2), place("c", 3));
+        let mut states = PlaceStates::default();
+        let mut latest = None;
+        let both = fences(vec![b.clone(), a.clone()]);
+        assert_eq!(both.iter().map(|f| f.place.id.as_str()).collect::<Vec<_>>(), ["a", "b"], "oldest first");
+        assert!(crossings(&both, &mut states, &mut latest, &located(0.0, 10)).is_empty(), "first: set");
+        assert_eq!(
+            (states.get("a"), states.get("b"), states.changes()),
+            (Some(Presence::Inside), Some(Presence::Inside), 1)
+        );
+        let kinds = |events: Vec<EventBody>| {
+            events
+                .iter()
+                .map(|e| {
+                    (
+                        e.kind(),
+                        match e {
+                            EventBody::Arrived(c) | EventBody::Departed(c) => c.place.clone(),
+                            _ => String::new(),
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        // `a` goes, `c` comes: `b` keeps its state, `c` is set without an event.
+        let later = vec![Fence::new(b.clone()), Fence::new(c.clone())];
+        assert_eq!(
+            kinds(crossings(&later, &mut states, &mut latest, &located(500.0, 20))),
+            [("departed", "b".to_owned())]
+        );
+        assert_eq!((states.get("a"), states.get("c")), (None, Some(Presence::Outside)), "a's state dropped");
+        assert_eq!(kinds(crossings(&later, &mut states, &mut latest, &located(0.0, 15))), [], "late");
+        assert_eq!(latest, Some(20));
+        let steady = states.changes();
+        assert_eq!(kinds(crossings(&later, &mut states, &mut latest, &located(800.0, 30))), []);
+        assert_eq!(states.changes(), steady, "nothing changed, nothing to write");
+        let arrivals = kinds(crossings(&later, &mut states, &mut latest, &located(0.0, 40)));
+        assert_eq!(arrivals, [("arrived", "b".to_owned()), ("arrived", "c".to_owned())]);
+        let back = PlaceStates::decode(&states.encode()).unwrap();
+        assert_eq!(back, states);
+        assert_eq!(states.encode(), r#"{"b":"in","c":"in"}"#);
+        assert_eq!(inside("c", [("q", &PlaceStates::default()), ("p", &states)]), ["p"]);
     }
 
     #[test]

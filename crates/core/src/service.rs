@@ -22,6 +22,7 @@ use crate::secret::InviteCode;
 use crate::store::{DeviceRecord, MapRecord, PublicCursor, Store, StoreError};
 
 mod admin;
+mod places;
 mod sessions;
 
 pub use sessions::Client;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marauder_protocol::{Fix, Millis, Visibility};
+use marauder_protocol::{Fix, Millis, Place, Visibility};
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceId;
@@ -375,6 +375,13 @@ pub trait Store: Send + Sync + 'static {
     async fn add_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
     /// Whether the player was a member before.
     async fn remove_member(&self, map: &MapId, player: &PlayerId) -> Result<bool>;
+
+    /// A map's places, in no particular order.
+    async fn places(&self, map: &MapId) -> Result<Vec<Place>>;
+    /// Adds the place unless the map has `max` places already; answers whether it did.
+    async fn add_place(&self, map: &MapId, place: &Place, max: usize) -> Result<bool>;
+    /// Removes the place; answers whether it was there.
+    async fn remove_place(&self, map: &MapId, place: &str) -> Result<bool>;
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()>;
     /// The maps this handler last saw the player in, if it remembers them without asking:

@@ -41,6 +41,10 @@ pub const TRAIL_LEN: TableDefinition<'static, &str, u64> = TableDefinition::new(
 pub const SEQ_RESERVED: TableDefinition<'static, &str, u64> = TableDefinition::new("seq_reserved");
 /// (map, seq) → a recent event as JSON, written when the map leaves memory ([`crate::spill`])
 pub const RECENT: TableDefinition<'static, (&str, u64), &[u8]> = TableDefinition::new("recent");
+/// (map, place id) → the place as JSON ([`crate::places`])
+pub const PLACES: TableDefinition<'static, (&str, &str), &[u8]> = TableDefinition::new("places");
+/// (map, member) → the member's place states ([`marauder_core::places::PlaceStates::encode`])
+pub const PRESENCE: TableDefinition<'static, (&str, &str), &str> = TableDefinition::new("presence");
 /// map → (first, last): the seqs of its contiguous recent events in [`RECENT`]
 pub const RECENT_RANGE: TableDefinition<'static, &str, (u64, u64)> = TableDefinition::new("recent_range");
 
@@ -64,6 +68,8 @@ pub fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(SEQ_RESERVED).map_err(fail)?;
         txn.open_table(RECENT).map_err(fail)?;
         txn.open_table(RECENT_RANGE).map_err(fail)?;
+        txn.open_table(PLACES).map_err(fail)?;
+        txn.open_table(PRESENCE).map_err(fail)?;
     }
     txn.commit().map_err(|e| internal("creating tables", e))
 }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use marauder_core::protocol::Event;
+use marauder_core::protocol::{Event, EventBody};
 use marauder_core::{
     Change, EventSink, Feed, Listening, MapId, Membership, Notice, Replay, Snapshot, StoreError,
 };
@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::db::Db;
 use crate::state::{MapState, load};
 use crate::trails::TrailBuffer;
-use crate::writer::{Op, Writer};
+use crate::writer::{Op, Reply, Writer};
 use crate::{FeedLimits, spill};
 
 /// How far ahead seqs are reserved: one fsync per this many events of a map. After a crash
@@ -73,7 +73,12 @@ struct Published {
     deleted: bool,
     /// And its rows on disk are to go now.
     forget: bool,
+    /// The write of the member's place states it changed, queued.
+    presence: Option<Pending>,
 }
+
+/// A write queued to the writer, to wait for after the map's lock.
+type Pending = std::pin::Pin<Box<dyn Future<Output = Result<Reply, StoreError>> + Send>>;
 
 enum Step<T> {
     Done(T),
@@ -196,17 +201,53 @@ impl EmbeddedFeed {
             return Step::Wait(left.clone());
         }
         if !s.accepts(change.as_ref().expect("taken once, then we return")) {
-            return Step::Done(Ok(Published { seq: None, deleted: false, forget: false }));
+            return Step::Done(Ok(Published { seq: None, deleted: false, forget: false, presence: None }));
         }
-        if s.seq + 1 >= s.reserved {
+        if s.seq + s.seqs_needed(change.as_ref().expect("taken once, then we return")) >= s.reserved {
             return Step::Done(Err(s.reserving.clone()));
         }
         let change = change.take().expect("taken once, then we return");
+        let (follow_ups, states) = match &change {
+            Change::Location(location) => s.crossings(location),
+            _ => (Vec::new(), None),
+        };
+        // Queued under the lock, so a member's states reach the disk in the order decided.
+        let presence = match (&change, states) {
+            (Change::Location(location), Some(states)) if s.keeps_rows() => {
+                let op = Op::PutPresence(map.clone(), location.player.clone(), Some(states));
+                Some(Box::pin(self.writer.queue(op)) as Pending)
+            }
+            _ => None,
+        };
         s.apply(&change);
         let (kind, deletes) = (change.kind(), change.membership() == Membership::Clear);
-        s.seq += 1;
+        self.push(map, &mut s, kind, change.into_body());
+        for body in follow_ups {
+            self.push(map, &mut s, body.kind(), body);
+        }
         let seq = s.seq;
-        let event = Arc::new(Event { seq, body: change.into_body() });
+        if deletes {
+            s.deleted = true;
+            self.resident_events.fetch_sub(s.recent.len(), Ordering::Relaxed);
+            s.recent.clear();
+            s.disk = None;
+            let forget = s.forget_now();
+            return Step::Done(Ok(Published { seq: Some(seq), deleted: true, forget, presence }));
+        }
+        // Reserve the next block while half of this one is left, off the hot path.
+        if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
+            s.extending = true;
+            s.writes += 1;
+            self.extend_in_background(map, state, s.reserved + SEQ_BLOCK);
+        }
+        Step::Done(Ok(Published { seq: Some(seq), deleted: false, forget: false, presence }))
+    }
+
+    /// Gives `body` the map's next seq, buffers it and hands it to the sink (under the map's
+    /// lock, which keeps delivery in seq order).
+    fn push(&self, map: &MapId, s: &mut MapState, kind: &'static str, body: EventBody) {
+        s.seq += 1;
+        let event = Arc::new(Event { seq: s.seq, body });
         if s.recent.len() == self.recent_events {
             s.recent.pop_front();
             // What was on disk no longer joins what is in memory.
@@ -216,23 +257,7 @@ impl EmbeddedFeed {
         }
         s.recent.push_back(event.clone());
         marauder_core::count_published(kind);
-        // Delivering under the lock keeps delivery in seq order.
         self.sink.deliver(map, event);
-        if deletes {
-            s.deleted = true;
-            self.resident_events.fetch_sub(s.recent.len(), Ordering::Relaxed);
-            s.recent.clear();
-            s.disk = None;
-            let forget = s.forget_now();
-            return Step::Done(Ok(Published { seq: Some(seq), deleted: true, forget }));
-        }
-        // Reserve the next block while half of this one is left, off the hot path.
-        if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
-            s.extending = true;
-            s.writes += 1;
-            self.extend_in_background(map, state, s.reserved + SEQ_BLOCK);
-        }
-        Step::Done(Ok(Published { seq: Some(seq), deleted: false, forget: false }))
     }
 
     /// After the map's deletion is published: its state leaves memory (a later use loads
@@ -330,6 +355,13 @@ impl Feed for EmbeddedFeed {
                     continue;
                 }
                 Step::Done(Ok(published)) => {
+                    if let Some(presence) = published.presence
+                        && let Err(err) = presence.await
+                    {
+                        // The events went out: the next position decides from the states held
+                        // in memory; only a restart before then would miss this change.
+                        tracing::warn!(%map, error = %err, "writing place states failed");
+                    }
                     if published.deleted {
                         self.deleted(map, &state, published.forget).await;
                     }
@@ -390,6 +422,10 @@ impl Feed for EmbeddedFeed {
             Found::Answer(replay) => Ok(replay),
             Found::OnDisk { to, in_memory } => self.replay_from_disk(map, since, to, in_memory).await,
         }
+    }
+
+    async fn inside(&self, map: &MapId, place: &str) -> Result<Vec<String>, StoreError> {
+        self.with_state(map, |s| s.inside(place)).await
     }
 
     async fn listen(&self, _map: &MapId) -> Result<Listening, StoreError> {

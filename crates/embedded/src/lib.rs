@@ -29,6 +29,7 @@ mod maps;
 #[cfg(test)]
 mod maps_tests;
 mod memberships;
+mod places;
 mod players;
 mod public;
 mod recovery;

@@ -58,6 +58,8 @@ pub fn set_member(txn: &WriteTransaction, map: &MapId, player: &PlayerId, member
         joined.remove(key).map_err(db_err)?;
     }
     crate::public::member_changed(txn, map, member)?;
+    // Joining or leaving, the member's place states start over.
+    crate::places::forget_member(txn, map, player)?;
     Ok(true)
 }
 
@@ -88,6 +90,7 @@ pub fn update(txn: &WriteTransaction, expected: &MapRecord, map: &MapRecord) -> 
 pub fn delete(txn: &WriteTransaction, map: &MapId) -> Result<Option<Vec<PlayerId>>> {
     let Some(before) = record(txn, map)? else { return Ok(None) };
     crate::public::map_deleted(txn, map, before.visibility == Visibility::Public)?;
+    crate::places::forget_map(txn, map)?;
     txn.open_table(codec::MAPS).map_err(db_err)?.remove(map.as_str()).map_err(db_err)?;
     let mut members = txn.open_table(codec::MEMBERS).map_err(db_err)?;
     let mut players = Vec::new();

@@ -8,8 +8,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use marauder_core::protocol::{Event, PlayerLocation};
-use marauder_core::{Change, Latest, MapId, Membership, PlayerId, Snapshot, StoreError};
+use marauder_core::places::{self, Fence, PlaceStates};
+use marauder_core::protocol::{Event, EventBody, PlayerLocation};
+use marauder_core::{Change, Latest, MapId, Membership, PlaceChange, PlayerId, Snapshot, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::codec::{self, db_err};
@@ -47,6 +48,10 @@ pub(crate) struct MapState {
     forgotten: bool,
     members: HashSet<String>,
     latest: HashMap<String, PlayerLocation>,
+    /// The map's places, in the order the rule visits them.
+    fences: Vec<Fence>,
+    /// Each member's place states (members with none have no entry).
+    presence: HashMap<String, PlaceStates>,
 }
 
 impl MapState {
@@ -60,9 +65,48 @@ impl MapState {
     /// record unless it deletes it, and only from a member where the change needs one.
     pub(crate) fn accepts(&self, change: &Change) -> bool {
         let deletes = change.membership() == Membership::Clear;
+        let room = match change.places() {
+            // The store added it already (and this state may have read it from there).
+            PlaceChange::Add(place, max) => {
+                self.fences.len() < max || self.fences.iter().any(|f| f.place.id == place.id)
+            }
+            _ => true,
+        };
         !self.deleted
             && (!self.gone || deletes)
+            && room
             && change.requires_member().is_none_or(|player| self.members.contains(player))
+    }
+
+    /// Seqs a change may take: a location is followed by at most one event per place.
+    pub(crate) fn seqs_needed(&self, change: &Change) -> u64 {
+        match change {
+            Change::Location(_) => 1 + self.fences.len() as u64,
+            _ => 1,
+        }
+    }
+
+    /// The events `location` makes right after its own (arrivals, departures), as the core's
+    /// rule decides them from the member's states, which it brings up to date; and those
+    /// states encoded, to be written, if they changed. Runs before the location is applied.
+    pub(crate) fn crossings(&mut self, location: &PlayerLocation) -> (Vec<EventBody>, Option<String>) {
+        if self.fences.is_empty() {
+            return (Vec::new(), None);
+        }
+        let mut latest_ts = self.latest.get(&location.player).map(|l| l.fix.ts);
+        if !self.presence.contains_key(&location.player) {
+            self.presence.insert(location.player.clone(), PlaceStates::default());
+        }
+        let states = self.presence.get_mut(&location.player).expect("inserted above");
+        let before = states.changes();
+        let events = places::crossings(&self.fences, states, &mut latest_ts, location);
+        let write = (states.changes() != before).then(|| states.encode());
+        (events, write)
+    }
+
+    /// The members inside `place`.
+    pub(crate) fn inside(&self, place: &str) -> Vec<String> {
+        places::inside(place, self.presence.iter().map(|(member, states)| (member.as_str(), states)))
     }
 
     /// Executes what the change does to the members and the latest locations.
@@ -71,6 +115,7 @@ impl MapState {
             Membership::Unchanged => {}
             Membership::Add(player) => {
                 self.members.insert(player.to_owned());
+                self.presence.remove(player);
             }
             Membership::Remove(player) => {
                 self.members.remove(player);
@@ -87,8 +132,30 @@ impl MapState {
             }
             Latest::Remove(player) => {
                 self.latest.remove(player);
+                self.presence.remove(player);
             }
-            Latest::Clear => self.latest.clear(),
+            Latest::Clear => {
+                self.latest.clear();
+                self.presence.clear();
+            }
+        }
+        match change.places() {
+            PlaceChange::Unchanged => {}
+            PlaceChange::Add(place, _) => {
+                if !self.fences.iter().any(|f| f.place.id == place.id) {
+                    let mut all: Vec<_> = self.fences.drain(..).map(|f| f.place).collect();
+                    all.push(place.clone());
+                    self.fences = places::fences(all);
+                }
+            }
+            PlaceChange::Remove(id) => {
+                self.fences.retain(|f| f.place.id != id);
+                self.presence.values_mut().for_each(|states| states.forget(id));
+            }
+            PlaceChange::Clear => {
+                self.fences.clear();
+                self.presence.clear();
+            }
         }
     }
 
@@ -160,6 +227,8 @@ pub(crate) fn load(
     let seq = reserved.saturating_sub(1);
     let gone = txn.open_table(codec::MAPS).map_err(db_err)?.get(map.as_str()).map_err(db_err)?.is_none();
     let members: HashSet<String> = pairs_of(txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
+    let fences = places::fences(crate::places::read(&txn.open_table(codec::PLACES).map_err(db_err)?, map)?);
+    let presence = crate::places::read_presence(&txn.open_table(codec::PRESENCE).map_err(db_err)?, map)?;
     let mut latest = HashMap::new();
     for member in &members {
         let Some(id) = PlayerId::parse(member) else {
@@ -185,6 +254,8 @@ pub(crate) fn load(
         forgotten: false,
         members,
         latest,
+        fences,
+        presence,
     })
 }
 
@@ -208,6 +279,8 @@ mod tests {
             forgotten: false,
             members: HashSet::from(["ron".to_owned()]),
             latest: HashMap::new(),
+            fences: Vec::new(),
+            presence: HashMap::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use marauder_core::protocol::{Fix, Millis};
+use marauder_core::protocol::{Fix, Millis, Place};
 use marauder_core::{
     DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
     SessionId, SessionRecord, Store, StoreError, TokenHash,
@@ -376,6 +376,19 @@ impl Store for EmbeddedStore {
         let maps: Arc<[MapId]> = ids.iter().filter_map(|id| MapId::parse(id)).collect();
         self.caches.memberships.fill(player, read_at, maps.clone());
         Ok(maps)
+    }
+
+    async fn places(&self, map: &MapId) -> Result<Vec<Place>> {
+        let map = map.clone();
+        self.read(move |txn| crate::places::read(&txn.open_table(codec::PLACES).map_err(db_err)?, &map)).await
+    }
+
+    async fn add_place(&self, map: &MapId, place: &Place, max: usize) -> Result<bool> {
+        self.changed(Op::AddPlace(map.clone(), Box::new(place.clone()), max)).await
+    }
+
+    async fn remove_place(&self, map: &MapId, place: &str) -> Result<bool> {
+        self.changed(Op::RemovePlace(map.clone(), place.to_owned())).await
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {

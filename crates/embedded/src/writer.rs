@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
-use marauder_core::protocol::Millis;
+use marauder_core::protocol::{Millis, Place};
 use marauder_core::{
     DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, SessionId,
     SessionRecord, StoreError, TokenHash,
@@ -45,6 +45,11 @@ pub enum Op {
     DeleteMap(MapId),
     AddMember(MapId, PlayerId),
     RemoveMember(MapId, PlayerId),
+    /// Add the place unless the map has this many already.
+    AddPlace(MapId, Box<Place>, usize),
+    RemovePlace(MapId, String),
+    /// A member's place states (`None`: it has none), as the feed last decided them.
+    PutPresence(MapId, String, Option<String>),
     /// Raise each map's reserved seq to at least the given value.
     ReserveSeqs(Vec<(MapId, u64)>),
     /// Write maps' recent events out (and, for maps leaving memory, their exact seqs).
@@ -90,9 +95,18 @@ impl Writer {
 
     /// Queues `op` and waits until it is committed.
     pub async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        self.queue(op).await
+    }
+
+    /// Queues `op` now (ops are committed in the order queued) and answers the wait for its
+    /// commit: a caller may queue under a lock that orders its writes, and wait after.
+    pub fn queue(&self, op: Op) -> impl Future<Output = Result<Reply, StoreError>> + use<> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send((op, reply)).map_err(|_| internal("writer", "stopped"))?;
-        answer.await.map_err(|_| internal("writer", "stopped"))?
+        let queued = self.tx.send((op, reply)).map_err(|_| internal("writer", "stopped"));
+        async move {
+            queued?;
+            answer.await.map_err(|_| internal("writer", "stopped"))?
+        }
     }
 }
 
@@ -367,6 +381,11 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::DeleteMap(map) => maps::delete(txn, &map).map(Reply::Members),
         Op::AddMember(map, player) => maps::add_member(txn, &map, &player).map(Reply::Changed),
         Op::RemoveMember(map, player) => maps::set_member(txn, &map, &player, false).map(Reply::Changed),
+        Op::AddPlace(map, place, max) => crate::places::add(txn, &map, &place, max).map(Reply::Changed),
+        Op::RemovePlace(map, place) => crate::places::remove(txn, &map, &place).map(Reply::Changed),
+        Op::PutPresence(map, member, states) => {
+            crate::places::put_presence(txn, &map, &member, states.as_deref()).map(|()| Reply::Done)
+        }
         Op::ReserveSeqs(seqs) => {
             let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
             for (map, at_least) in seqs {

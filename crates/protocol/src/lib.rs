@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 pub mod ws;
 
 pub use ws::{
-    ClientMessage, Event, EventBody, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason, encode,
-    encode_events,
+    ClientMessage, Crossing, Event, EventBody, ServerMessage, Subscribe, Unsubscribe, UnsubscribeReason,
+    encode, encode_events,
 };
 
 /// The largest request body or WebSocket frame the server accepts.
@@ -344,6 +344,43 @@ pub struct PlayerLocation {
     pub name: String,
     #[serde(flatten)]
     pub fix: Fix,
+}
+
+/// `POST /api/v1/maps/{id}/places`: a named circle, `radius` in metres.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlace {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius: f64,
+}
+
+/// A place on a map, shared by its members (contract "Places: arrivals and departures").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Place {
+    pub id: String,
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub radius: f64,
+    pub created_by: String,
+    #[schema(value_type = i64)]
+    pub created_at: Millis,
+}
+
+/// The answer to `GET /api/v1/maps/{id}/places`: oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Places {
+    pub places: Vec<Place>,
+}
+
+/// The answer to `GET /api/v1/maps/{id}/places/{place}`: the place and the members inside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlaceDetail {
+    #[serde(flatten)]
+    pub place: Place,
+    pub inside: Vec<String>,
 }
 
 /// The answer to `GET /api/v1/maps/{id}/locations`.

@@ -103,6 +103,29 @@ pub enum EventBody {
     /// The map was deleted: its last event (an addition to the contract). Every subscription
     /// to it ends right after, with reason `deleted`.
     MapDeleted {},
+    /// A member drew a place on the map.
+    PlaceAdded {
+        place: crate::Place,
+    },
+    /// A place was removed: `place` is its id.
+    PlaceRemoved {
+        place: String,
+    },
+    /// The location just before it took the member into the place.
+    Arrived(Crossing),
+    /// The location just before it took the member out of the place.
+    Departed(Crossing),
+}
+
+/// Who crossed which place's edge, and when (the `ts` of the location that crossed it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Crossing {
+    pub player: String,
+    pub name: String,
+    pub place: String,
+    pub place_name: String,
+    #[schema(value_type = i64)]
+    pub ts: crate::Millis,
 }
 
 impl EventBody {
@@ -115,6 +138,10 @@ impl EventBody {
             EventBody::Renamed { .. } => "renamed",
             EventBody::MapUpdated { .. } => "map_updated",
             EventBody::MapDeleted {} => "map_deleted",
+            EventBody::PlaceAdded { .. } => "place_added",
+            EventBody::PlaceRemoved { .. } => "place_removed",
+            EventBody::Arrived(_) => "arrived",
+            EventBody::Departed(_) => "departed",
         }
     }
 
@@ -125,7 +152,11 @@ impl EventBody {
             EventBody::Joined { player, .. }
             | EventBody::Left { player, .. }
             | EventBody::Renamed { player, .. } => Some(player),
-            EventBody::MapUpdated { .. } | EventBody::MapDeleted {} => None,
+            EventBody::Arrived(c) | EventBody::Departed(c) => Some(&c.player),
+            EventBody::MapUpdated { .. }
+            | EventBody::MapDeleted {}
+            | EventBody::PlaceAdded { .. }
+            | EventBody::PlaceRemoved { .. } => None,
         }
     }
 

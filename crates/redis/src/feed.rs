@@ -1,20 +1,25 @@
 //! [`Feed`] on Redis: a map's seq, its capped stream of recent events and its members'
 //! latest locations live on the map's shard and change together in one script, which also
 //! publishes the event on the map's channel. Every handler that has subscribers of the map
-//! listens on that channel and hands what it hears to its sink ([`listener`]).
+//! listens on that channel and hands what it hears to its sink ([`listener`]). A map's
+//! places and its members' states for them live there too: a place changes with its event,
+//! and a location's arrivals and departures are published with it ([`locations`]).
 
 mod listener;
+mod locations;
 mod membership;
+mod places;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use marauder_core::places::PlaceStates;
 use marauder_core::protocol::PlayerLocation;
 use marauder_core::{
-    Change, EventSink, Feed, Latest, Listening, MapId, Membership, Notice, Replay, Snapshot, Store,
-    StoreError,
+    Change, EventSink, Feed, Latest, Listening, MapId, Membership, Notice, PlaceChange, Replay, Snapshot,
+    Store, StoreError,
 };
-use redis::Script;
+use redis::{AsyncCommands, Script};
 
 use crate::conn::{Conn, decode_err, store_err};
 use crate::keys::Keys;
@@ -22,10 +27,13 @@ use crate::keys::Keys;
 use self::listener::Listener;
 pub(crate) use self::listener::pushes::{CAPACITY as PUSH_CAPACITY, channel as push_channel};
 pub(crate) use self::listener::{Connector, Subscriber};
+use self::locations::PUBLISH_LOCATIONS;
+use self::places::PlacesCache;
 
 /// What both publish scripts do the same way. Both take the same KEYS: members, seq, events,
 /// latest, latest_ts, the map's record, join order, membership version, written (each
-/// member's latest location write: `<key>:<seq>`).
+/// member's latest location write: `<key>:<seq>`), places, places version, presence (each
+/// member's place states).
 /// `emit` puts an event (its JSON without the seq) into the stream and on the channel;
 /// `offer` keeps a location as its player's latest unless a newer one is held; `replayed`
 /// answers the seq a write with this key already got (a retry), as a string.
@@ -65,7 +73,10 @@ end
 /// [4] its player, [5] its ts, [6] its location JSON, [7] the event JSON without its seq,
 /// [8] stream length, [9] channel, [10] '1' for sharded pub/sub, [11] seconds after which the
 /// map's seq and stream expire ('' for never), [12] the membership change ('add', 'remove'
-/// or ''), [13] its player.
+/// or ''), [13] its player, [14] the change of places ('add', 'remove' or ''), [15] the
+/// place's id, [16] the place's JSON, [17] the most places the map may have.
+/// A member's place states go with its latest location and when it joins; a map's places
+/// with its deletion.
 /// Returns the seq, or for a membership change {seq, members, membership version, record};
 /// nil when nothing was published. (Locations go through [`PUBLISH_LOCATIONS`].)
 const PUBLISH: &str = r#"
@@ -75,11 +86,21 @@ end
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[6]) == 0 then
   return false
 end
+local place = ARGV[14]
+if place == 'add' then
+  if redis.call('HLEN', KEYS[10]) >= tonumber(ARGV[17]) then return false end
+  if redis.call('HSETNX', KEYS[10], ARGV[15], ARGV[16]) == 0 then return false end
+  redis.call('INCR', KEYS[11])
+elseif place == 'remove' then
+  if redis.call('HDEL', KEYS[10], ARGV[15]) == 0 then return false end
+  redis.call('INCR', KEYS[11])
+end
 local op, member, version = ARGV[12], ARGV[13], 0
 if op == 'add' then
   if redis.call('SADD', KEYS[1], member) == 0 then return false end
   version = redis.call('INCR', KEYS[8])
   redis.call('ZADD', KEYS[7], version, member)
+  redis.call('HDEL', KEYS[12], member)
 elseif op == 'remove' then
   if redis.call('SREM', KEYS[1], member) == 0 then return false end
   redis.call('ZREM', KEYS[7], member)
@@ -93,8 +114,9 @@ elseif latest == 'remove' then
   redis.call('HDEL', KEYS[4], player)
   redis.call('HDEL', KEYS[5], player)
   redis.call('HDEL', KEYS[9], player)
+  redis.call('HDEL', KEYS[12], player)
 elseif latest == 'clear' then
-  redis.call('DEL', KEYS[4], KEYS[5], KEYS[9])
+  redis.call('DEL', KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
 end
 if ARGV[11] ~= '' then
   redis.call('EXPIRE', KEYS[2], ARGV[11])
@@ -103,33 +125,6 @@ end
 emit(seq, ARGV[7], ARGV[8], ARGV[9], ARGV[10])
 if op ~= '' then
   return {seq, redis.call('SCARD', KEYS[1]), version, redis.call('GET', KEYS[6])}
-end
-return seq
-"#;
-
-/// [`PUBLISH`] for a run of one player's locations, which the core hands over as
-/// [`Change::Location`]s: the member each requires (the same player), checked once, then
-/// for each the next seq, the latest offered, the stream and the channel. A retry (the same
-/// write key, which the client library may send again after a timeout) answers the last seq
-/// as a string and publishes nothing again. KEYS: as [`SHARED`] says.
-/// ARGV: [1] the player, [2] write key, [3] stream length, [4] channel, [5] '1' for sharded
-/// pub/sub, then for each location its ts, its JSON and its event JSON without the seq.
-const PUBLISH_LOCATIONS: &str = r#"
-local player, key = ARGV[1], ARGV[2]
-local retried = replayed(player, key)
-if retried then return retried end
-if redis.call('SISMEMBER', KEYS[1], player) == 0 or redis.call('EXISTS', KEYS[6]) == 0 then
-  return false
-end
-local count = (#ARGV - 5) / 3
-local seq = redis.call('INCRBY', KEYS[2], count) - count
-for i = 6, #ARGV, 3 do
-  seq = seq + 1
-  offer(player, ARGV[i], ARGV[i + 1])
-  emit(seq, ARGV[i + 2], ARGV[3], ARGV[4], ARGV[5])
-end
-if key ~= '' then
-  redis.call('HSET', KEYS[9], player, key .. ':' .. seq)
 end
 return seq
 "#;
@@ -170,6 +165,8 @@ pub struct RedisFeed {
     keys: Keys,
     recent_events: usize,
     listener: Arc<Listener>,
+    /// This handler's copy of what decides arrivals and departures ([`places`]).
+    places: PlacesCache,
     publish: Script,
     publish_locations: Script,
     snapshot: Script,
@@ -190,6 +187,7 @@ impl RedisFeed {
             keys,
             recent_events,
             listener,
+            places: PlacesCache::default(),
             publish: Script::new(&format!("{SHARED}{PUBLISH}")),
             publish_locations: Script::new(&format!("{SHARED}{PUBLISH_LOCATIONS}")),
             snapshot: Script::new(SNAPSHOT),
@@ -218,14 +216,14 @@ impl RedisFeed {
         if let Change::Location(location) = change {
             return self.publish_locations_as(map, vec![location], key).await;
         }
-        match self.run_publish(map, change, None).await? {
+        match self.run_publish(map, change, None, None).await? {
             redis::Value::Int(seq) => Ok(Some(seq as u64)),
             _ => Ok(None),
         }
     }
 
     /// The KEYS of both publish scripts, as [`SHARED`] names them.
-    fn script_keys(&self, map: &MapId) -> [String; 9] {
+    fn script_keys(&self, map: &MapId) -> [String; 12] {
         let k = &self.keys;
         [
             k.members(map),
@@ -237,63 +235,20 @@ impl RedisFeed {
             k.joined(map),
             k.membership_version(map),
             k.written(map),
+            k.places(map),
+            k.places_version(map),
+            k.presence(map),
         ]
     }
 
-    /// [`Feed::publish_locations`] as the write `key`: what a retry of the same write sends,
-    /// which tests send on purpose.
-    #[doc(hidden)]
-    pub async fn publish_locations_as(
-        &self,
-        map: &MapId,
-        locations: Vec<PlayerLocation>,
-        key: &str,
-    ) -> Result<Option<u64>, StoreError> {
-        let Some(player) = locations.first().map(|l| l.player.clone()) else {
-            return Ok(None);
-        };
-        let count = locations.len() as u64;
-        let mut script = self.publish_locations.prepare_invoke();
-        script
-            .key(&self.script_keys(map)[..])
-            .arg(&player)
-            .arg(key)
-            .arg(self.recent_events)
-            .arg(self.keys.channel(map))
-            .arg(if self.conn.is_cluster() { "1" } else { "0" });
-        for location in locations {
-            // What the core's change says: the member it requires and the latest it offers.
-            let change = Change::Location(location);
-            let (Some(required), Latest::Offer(offered)) = (change.requires_member(), change.latest()) else {
-                return Err(StoreError::Internal("a location requires its player and offers itself".into()));
-            };
-            if required != player {
-                return Err(StoreError::Internal("a run of locations is one player's".into()));
-            }
-            script.arg(offered.fix.ts).arg(json(offered));
-            script.arg(json(&change.into_body()));
-        }
-        let reply: redis::Value = script.invoke_async(&mut self.conn.clone()).await.map_err(store_err)?;
-        match reply {
-            redis::Value::Int(seq) => {
-                for _ in 0..count {
-                    marauder_core::count_published("location");
-                }
-                Ok(Some(seq as u64))
-            }
-            // A retry of a write that had gone through: the seq it got.
-            redis::Value::BulkString(seq) => Ok(std::str::from_utf8(&seq).ok().and_then(|s| s.parse().ok())),
-            _ => Ok(None),
-        }
-    }
-
     /// Runs [`PUBLISH`] for `change`, with the membership change `member` (the player, and
-    /// whether it joins) if it is one; answers the script's reply.
+    /// whether it joins) or the change of `place` if it is one; answers the script's reply.
     async fn run_publish(
         &self,
         map: &MapId,
         change: Change,
         member: Option<(&str, bool)>,
+        place: Option<PlaceArgs>,
     ) -> Result<redis::Value, StoreError> {
         let kind = change.kind();
         let required = change.requires_member().unwrap_or_default().to_owned();
@@ -311,6 +266,7 @@ impl RedisFeed {
             Some((player, false)) => ("remove", player.to_owned()),
             None => ("", String::new()),
         };
+        let place = place.unwrap_or(PlaceArgs { op: "", id: String::new(), json: String::new(), max: 0 });
         let reply: redis::Value = self
             .publish
             .key(&self.script_keys(map)[..])
@@ -327,6 +283,10 @@ impl RedisFeed {
             .arg(if deleted { DELETED_MAP_LINGERS_SECS.to_string() } else { String::new() })
             .arg(op)
             .arg(member)
+            .arg(place.op)
+            .arg(place.id)
+            .arg(place.json)
+            .arg(place.max)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(store_err)?;
@@ -335,6 +295,30 @@ impl RedisFeed {
             marauder_core::count_published(kind);
         }
         Ok(reply)
+    }
+}
+
+/// What [`PUBLISH`] does to the map's places: the core's [`Change::places`], as ARGV.
+struct PlaceArgs {
+    op: &'static str,
+    id: String,
+    json: String,
+    max: usize,
+}
+
+impl PlaceArgs {
+    /// `None` for a change that adds or removes no place (a deletion's places go with its
+    /// latest locations).
+    fn of(change: &Change) -> Option<PlaceArgs> {
+        match change.places() {
+            PlaceChange::Add(place, max) => {
+                Some(PlaceArgs { op: "add", id: place.id.clone(), json: json(place), max })
+            }
+            PlaceChange::Remove(id) => {
+                Some(PlaceArgs { op: "remove", id: id.to_owned(), json: String::new(), max: 0 })
+            }
+            PlaceChange::Unchanged | PlaceChange::Clear => None,
+        }
     }
 }
 
@@ -406,6 +390,32 @@ impl Feed for RedisFeed {
             return Ok(Replay::Events(events.collect::<Result<_, _>>()?));
         }
         Ok(Replay::Reset(Snapshot { seq, locations: decode_locations(values)? }))
+    }
+
+    /// The place and its event in one step of [`PUBLISH`], like a membership change.
+    async fn publish_place(
+        &self,
+        _store: &dyn Store,
+        map: &MapId,
+        change: Change,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(place) = PlaceArgs::of(&change) else {
+            return Err(StoreError::Internal(format!("{} is not a change of places", change.kind())));
+        };
+        match self.run_publish(map, change, None, Some(place)).await? {
+            redis::Value::Int(seq) => Ok(Some(seq as u64)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn inside(&self, map: &MapId, place: &str) -> Result<Vec<String>, StoreError> {
+        let held: Vec<(String, String)> =
+            self.conn.clone().hgetall(self.keys.presence(map)).await.map_err(store_err)?;
+        let states: Vec<(&str, PlaceStates)> = held
+            .iter()
+            .filter_map(|(player, raw)| Some((player.as_str(), PlaceStates::decode(raw)?)))
+            .collect();
+        Ok(marauder_core::places::inside(place, states.iter().map(|(p, s)| (*p, s))))
     }
 
     async fn listen(&self, map: &MapId) -> Result<Listening, StoreError> {

@@ -127,6 +127,22 @@ impl Keys {
         self.of_map(id, ":latest_ts")
     }
 
+    /// Hash place id → the place's JSON (protocol `Place`): the map's places.
+    pub fn places(&self, id: &MapId) -> String {
+        self.of_map(id, ":places")
+    }
+
+    /// Counts the changes of the map's places (each add and remove): a handler's copy of
+    /// the places is current while this has not moved. Absent while the map never had one.
+    pub fn places_version(&self, id: &MapId) -> String {
+        self.of_map(id, ":places_v")
+    }
+
+    /// Hash member id → the member's place states (`PlaceStates::encode`).
+    pub fn presence(&self, id: &MapId) -> String {
+        self.of_map(id, ":presence")
+    }
+
     /// The map's pub/sub channel (sharded in a cluster).
     pub fn channel(&self, id: &MapId) -> String {
         self.of_map(id, ":live")
@@ -144,7 +160,6 @@ impl Keys {
         MapId::parse(rest.strip_suffix("}:live")?)
     }
 
-    /// Counts the membership changes of the map: orders the updates of the public index.
     /// Hash member id → `<key>:<seq>` of the member's latest location write: a retried write
     /// (the same key) is answered its seq and not published again.
     pub fn written(&self, id: &MapId) -> String {
@@ -156,6 +171,7 @@ impl Keys {
         self.of_player(id, ":written")
     }
 
+    /// Counts the membership changes of the map: orders the updates of the public index.
     pub fn membership_version(&self, id: &MapId) -> String {
         self.of_map(id, ":v")
     }
@@ -192,8 +208,9 @@ mod tests {
         assert_eq!(keys.map_of_channel(&channel), Some(map.clone()));
         let tag = format!("{{{map}}}");
         let per_map = [keys.map(&map), keys.members(&map), keys.joined(&map), keys.membership_version(&map)];
-        for key in per_map.into_iter().chain([keys.seq(&map), keys.events(&map), keys.latest(&map), channel])
-        {
+        let places = [keys.places(&map), keys.places_version(&map), keys.presence(&map)];
+        let feed = [keys.seq(&map), keys.events(&map), keys.latest(&map), channel];
+        for key in per_map.into_iter().chain(places).chain(feed) {
             assert!(key.contains(&tag), "{key}");
         }
         assert_eq!(Keys::new("other").map_of_channel(&keys.channel(&map)), None);

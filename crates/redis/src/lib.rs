@@ -8,6 +8,10 @@
 //!   to the capped stream of recent events, the latest locations, and `PUBLISH` (`SPUBLISH`
 //!   in a cluster) on the map's channel; a deleted map takes its last event and no other. Two handlers never hand out the same seq, and any
 //!   handler can resume any client from the stream.
+//! - A location's arrivals and departures are decided by the handler with the core's rule of
+//!   places, from its copy of the map's places and the player's states, and published with
+//!   the location by a script that compares that copy with what Redis holds (a compare and
+//!   set): two handlers never announce one crossing twice, and no rule is written in Lua.
 //! - Two connections, each reconnecting by itself: one multiplexed for commands, one (RESP3)
 //!   for subscriptions, which resubscribes after a reconnect and catches up from the streams,
 //!   and is replaced by a new one when it stops answering (a dead path).

@@ -2,16 +2,20 @@
 //! shard of a cluster; an operation that spans a player and a map takes its steps in an order
 //! where an interruption (Redis lost between two steps) leaves nothing a reader can see:
 //! the map side is the authority on membership, written last on a join and first on a leave.
-//! Sessions and link codes are in [`sessions`], maps and memberships in [`maps`].
+//! Sessions and link codes are in [`sessions`], maps and memberships in [`maps`], a map's
+//! places in [`places`].
 
 mod maps;
+mod places;
 mod sessions;
+
+pub(crate) use places::decode_places;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use marauder_core::protocol::{Fix, Millis, Visibility};
+use marauder_core::protocol::{Fix, Millis, Place, Visibility};
 use marauder_core::{
     DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
     SessionId, SessionRecord, Store, StoreError, TokenHash,
@@ -64,12 +68,17 @@ pub struct RedisStore {
 struct Scripts {
     sessions: sessions::Scripts,
     maps: maps::Scripts,
+    places: places::Scripts,
 }
 
 impl RedisStore {
     pub(crate) fn new(conn: Conn, keys: Keys, retention: u64) -> RedisStore {
         let public = PublicIndex::new(keys.clone());
-        let scripts = Scripts { sessions: sessions::Scripts::new(), maps: maps::Scripts::new() };
+        let scripts = Scripts {
+            sessions: sessions::Scripts::new(),
+            maps: maps::Scripts::new(),
+            places: places::Scripts::new(),
+        };
         let append_trail = Script::new(APPEND_TRAIL);
         RedisStore { hints: Default::default(), conn, keys, retention, append_trail, scripts, public }
     }
@@ -353,6 +362,18 @@ impl Store for RedisStore {
 
     fn map_ids_hint(&self, player: &PlayerId) -> Option<Arc<[MapId]>> {
         self.hints.lock().unwrap().get(player).cloned()
+    }
+
+    async fn places(&self, map: &MapId) -> Result<Vec<Place>> {
+        self.read_places(map).await
+    }
+
+    async fn add_place(&self, map: &MapId, place: &Place, max: usize) -> Result<bool> {
+        self.put_place(map, place, max).await
+    }
+
+    async fn remove_place(&self, map: &MapId, place: &str) -> Result<bool> {
+        self.take_place(map, place).await
     }
 
     async fn append_trail(&self, player: &PlayerId, fix: &Fix) -> Result<()> {

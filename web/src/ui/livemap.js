@@ -1,7 +1,8 @@
 // The live map (#/map/<id>): markers from the WebSocket snapshot and events, trails from
 // REST then extended live, the member panel (a bottom sheet on phones), the owner's settings
-// (mapadmin.js), and a view that keeps oneself and newcomers in sight until the user moves
-// the map. Leaves the map, saying why, when one is removed or the map is deleted.
+// (mapadmin.js), the map's places (places.js) and its happenings (happenings.js), and a view
+// that keeps oneself and newcomers in sight until the user moves the map. Leaves the map,
+// saying why, when one is removed or the map is deleted.
 
 import { h } from './dom.js';
 import { MapView } from '../map.js';
@@ -10,6 +11,8 @@ import { inviteBlock } from './maps.js';
 import { createMemberList, displayName } from './members.js';
 import { createMapAdmin } from './mapadmin.js';
 import { createTrailLoader } from './trails.js';
+import { createPlaces } from './places.js';
+import { createHappenings } from './happenings.js';
 import { hrefs } from '../router.js';
 import * as store from '../store.js';
 
@@ -78,14 +81,28 @@ export function mountLiveMap(root, ctx, { mapId }) {
       maybeFit();
     },
   });
+  const places = createPlaces(ctx, {
+    mapId,
+    me,
+    getMap: () => (disposed ? null : ms),
+    getView: () => view,
+    memberName: (pid) => memberName(pid),
+    onAdding: (on) => {
+      if (on && window.matchMedia('(max-width: 700px)').matches) setPanelOpen(false);
+      onSharingChange();
+      view?.scheduleLayout();
+    },
+    onFocus: () => window.matchMedia('(max-width: 700px)').matches && setPanelOpen(false),
+  });
+  const happenings = createHappenings(ctx, { mapId, me, mapName: () => ms?.name ?? 'The map' });
   const fitBtn = h('button', { type: 'button', class: 'btn', onclick: fitEveryone }, 'Show everyone');
   const leaveBtn = h('button', { type: 'button', class: 'btn btn-danger', onclick: onLeave }, 'Leave map');
   // In tab order the map's own actions come before a long member list.
   const actions = h('div', { class: 'actions' }, fitBtn, h('a', { class: 'btn btn-quiet', href: hrefs.maps() }, 'All maps'), leaveBtn, admin.button);
-  const panelBody = h('div', { class: 'panel-body', id: 'panel-body' }, title, meta, loadError, retry, joinBtn, actions, admin.section, inviteSlot, members.el);
+  const panelBody = h('div', { class: 'panel-body', id: 'panel-body' }, title, meta, loadError, retry, joinBtn, actions, admin.section, inviteSlot, happenings.section, places.section, members.el);
   const toggle = h('button', { type: 'button', class: 'panel-toggle', 'aria-expanded': 'false', 'aria-controls': 'panel-body', onclick: () => setPanelOpen(!panel.classList.contains('open')) }, 'Members');
   const panel = h('aside', { class: 'panel', 'aria-label': 'Map and members' }, toggle, panelBody);
-  root.replaceChildren(h('div', { class: 'screen-live' }, h('div', { class: 'map-wrap' }, mapEl, placeHint, followBtn), panel));
+  root.replaceChildren(h('div', { class: 'screen-live' }, h('div', { class: 'map-wrap' }, mapEl, placeHint, places.card, followBtn), panel));
 
   // Toasts go just under the header (styles.css), whose height varies with its contents.
   const topbar = document.getElementById('topbar');
@@ -138,12 +155,14 @@ export function mountLiveMap(root, ctx, { mapId }) {
     if (!view) {
       view = new MapView(mapEl, config, {
         onClick: (lat, lon) => {
+          if (places.onMapClick(lat, lon)) return;
           if (state.sharing.mode === 'click') ctx.sharing.place(lat, lon);
         },
         onTileError: () => ctx.toast('Map tiles could not be loaded: showing plain parchment.', { kind: 'info' }),
         onFollowChange: (on) => (followBtn.hidden = on),
-        obstacles: () => [panel, placeHint],
+        obstacles: () => [panel, placeHint, places.card],
       });
+      places.attach(view);
     }
     onSharingChange();
     renderMembers();
@@ -204,6 +223,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
     admin.button.hidden = !isOwner();
     if (!isOwner()) admin.close();
     admin.update();
+    places.render(); // "Remove" buttons follow the owner
   }
 
   function drawPlayer(pid) {
@@ -269,7 +289,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
     const after = members.tags;
     const changed = new Set([...before.keys(), ...after.keys()].filter((pid) => before.get(pid) !== after.get(pid)));
     for (const pid of changed) drawPlayer(pid);
-    toggle.textContent = `Members (${Object.keys(ms.members).length})`;
+    toggle.textContent = `Members (${Object.keys(ms.members).length}) · Happenings`;
     renderInfo();
   }
 
@@ -293,11 +313,11 @@ export function mountLiveMap(root, ctx, { mapId }) {
   // ---- sharing ---------------------------------------------------------------------
   function onSharingChange() {
     const click = state.sharing.mode === 'click';
-    placeHint.hidden = !click || hintDismissed;
+    placeHint.hidden = !click || hintDismissed || places.adding;
     hintReason.textContent = state.sharing.error ? `${state.sharing.error} ` : '';
     hintHow.textContent = `${coarse ? 'Tap' : 'Click'} the map to place yourself.`;
     hintText.title = hintText.textContent;
-    view?.setClickMode(click);
+    view?.setClickMode(click || places.adding);
   }
 
   function dismissHint() {
@@ -338,6 +358,9 @@ export function mountLiveMap(root, ctx, { mapId }) {
   function onSnapshot(msg) {
     if (!ms || !view || msg.map !== mapId) return;
     const removed = store.applySnapshot(ms, msg);
+    // Read after the snapshot: a place added before it has no event to come, and the
+    // events after it apply on top of whatever the read saw (places.js).
+    places.load();
     for (const pid of removed) view.removePlayer(pid);
     renderMembers();
     for (const pid of Object.keys(ms.positions)) drawPlayer(pid);
@@ -392,6 +415,14 @@ export function mountLiveMap(root, ctx, { mapId }) {
         if (isOwner() && !wasOwner) ctx.toast(`You are now the owner of ${ms.name}: its settings are yours.`);
         return isOwner() !== wasOwner; // "Remove" buttons come or go
       }
+      case 'place_added':
+      case 'place_removed':
+        places.onEvent(ev);
+        return false;
+      case 'arrived':
+      case 'departed':
+        happenings.onEvent(ev);
+        return false;
       case 'map_deleted':
         if (!deleting) leave(`${ownerName()} deleted ${ms.name}: it is gone for everyone.`);
         return false;
@@ -441,6 +472,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
     cleanup() {
       disposed = true;
       headerWatch?.disconnect();
+      places.destroy();
       document.body.style.removeProperty('--map-top');
       clearInterval(tick);
       if (raf) cancelAnimationFrame(raf);

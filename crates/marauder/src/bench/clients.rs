@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::report::{Outcome, Report, Timeline};
 use super::setup::World;
+use super::walk::Walk;
 use super::{BenchArgs, Push};
 
 type Ws = WebSocketStream<TcpStream>;
@@ -43,6 +44,9 @@ pub struct ClientResult {
     pub duplicates: u64,
     pub out_of_order: u64,
     pub errors: u64,
+    /// `arrived` and `departed` events received (with `--places`).
+    pub arrived: u64,
+    pub departed: u64,
     pub latency: Histogram<u64>,
     /// Micros since the start when the client was done (sent all, received all).
     pub done_at: Option<u64>,
@@ -237,6 +241,8 @@ async fn client(
             duplicates: 0,
             out_of_order: 0,
             errors: 0,
+            arrived: 0,
+            departed: 0,
             latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
             done_at: None,
             seen: vec![(0, 0.0, 0.0); plan.group_size],
@@ -245,8 +251,7 @@ async fn client(
         },
     };
     let expected = if plan.receive { (plan.group_size * m) as u64 } else { 0 };
-    let mut rng = fastrand::Rng::with_seed(plan.client as u64);
-    let (mut lat, mut lon) = (51.5 + rng.f64() / 100.0, -0.12 + rng.f64() / 100.0);
+    let mut walk = Walk::new(plan.client);
     let mut sent = 0;
     let mut next_send = plan.first_send;
     // After the last update, a frame the server must refuse: its answer proves every
@@ -273,8 +278,7 @@ async fn client(
                 Some(Err(_)) | None => { state.result.errors += 1; break; }
             },
             _ = tokio::time::sleep_until(next_send.into()), if sent < m => {
-                lat += (rng.f64() - 0.5) / 10_000.0;
-                lon += (rng.f64() - 0.5) / 10_000.0;
+                let (lat, lon) = walk.step();
                 let ts = now_millis();
                 let slot = plan.client * m + sent;
                 shared.sent_ts[slot].store(ts, Ordering::Relaxed);
@@ -346,8 +350,18 @@ impl Receiver {
                 self.result.out_of_order += 1;
             }
             self.last_seq = event.seq;
-            if event.kind != "location" {
-                continue;
+            match event.kind {
+                "location" => {}
+                "arrived" => {
+                    self.result.arrived += 1;
+                    continue;
+                }
+                "departed" => {
+                    self.result.departed += 1;
+                    continue;
+                }
+                // Memberships, places drawn or removed: in the seq, not counted.
+                _ => continue,
             }
             let Some(&sender) = event.player.and_then(|p| index.get(p)) else {
                 self.result.errors += 1;

@@ -8,8 +8,10 @@
 
 mod clients;
 mod html;
+mod places;
 mod report;
 mod setup;
+mod walk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,6 +57,10 @@ pub struct BenchArgs {
     /// Number of maps the clients are spread over (k).
     #[arg(long, short = 'k', default_value_t = 1)]
     pub maps: usize,
+    /// Places drawn on every map before the run (at most 100), where its walkers go: some
+    /// crossed by them (arrivals and departures happen), the rest spread around.
+    #[arg(long, default_value_t = 0)]
+    pub places: usize,
     /// How pushers send their updates.
     #[arg(long, value_enum, default_value = "ws")]
     pub push: Push,
@@ -101,6 +107,7 @@ impl BenchArgs {
             updates: m,
             interval,
             maps: k,
+            places: 0,
             push: Push::Ws,
             jitter: true,
             timeout: 120.0,
@@ -123,8 +130,16 @@ impl BenchArgs {
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     anyhow::ensure!(args.clients > 0 && args.maps > 0, "--clients and --maps must be positive");
     anyhow::ensure!(args.clients.is_multiple_of(args.maps), "--clients must be a multiple of --maps");
+    anyhow::ensure!(
+        args.places <= places::MAX_PLACES,
+        "--places: a map holds at most {} places",
+        places::MAX_PLACES
+    );
     raise_fd_limit();
     let mut world = setup::World::prepare(args).await?;
+    if args.places > 0 {
+        places::draw(args, &world).await?;
+    }
     let report = match args.idle {
         Some(hold) => clients::hold_idle(args, &mut world, Duration::from_secs_f64(hold)).await?,
         None => clients::run(args, &mut world).await?,

@@ -110,6 +110,11 @@ pub struct Report {
     pub consistent: bool,
     pub errors: u64,
     pub timed_out: bool,
+    /// Places per map (`--places`), and the `arrived` and `departed` events of all maps
+    /// (each counted once, as one of its map's receivers saw it; none without receivers).
+    pub places: usize,
+    pub arrived: Option<u64>,
+    pub departed: Option<u64>,
     pub server_cpu_s: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub bench_cpu_s: f64,
@@ -141,7 +146,11 @@ impl Report {
         let mut done = true;
         let mut last_done = 0u64;
         let mut timeline = Timeline::default();
+        // Per map: the crossings one receiver saw (all see the same in a clean run).
+        let mut crossings = vec![(0u64, 0u64); k];
         for result in &outcome.results {
+            let seen = &mut crossings[result.group];
+            *seen = (seen.0.max(result.arrived), seen.1.max(result.departed));
             let _ = latency.add(&result.latency);
             timeline.merge(&result.timeline);
             deliveries += result.received;
@@ -189,6 +198,9 @@ impl Report {
             consistent,
             errors,
             timed_out: !done,
+            places: args.places,
+            arrived: receivers.then(|| crossings.iter().map(|c| c.0).sum()),
+            departed: receivers.then(|| crossings.iter().map(|c| c.1).sum()),
             server_cpu_s: outcome.server_cpu_seconds,
             server_peak_rss_mib: outcome.server_peak_rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
             bench_cpu_s: outcome.bench_cpu_seconds,
@@ -225,6 +237,9 @@ impl Report {
             consistent: true,
             errors: (args.clients - held) as u64,
             timed_out: false,
+            places: args.places,
+            arrived: None,
+            departed: None,
             server_cpu_s: None,
             server_peak_rss_mib: after.map(|u| u.peak_rss_bytes as f64 / (1024.0 * 1024.0)),
             bench_cpu_s: 0.0,
@@ -277,6 +292,14 @@ impl Report {
             ("consistent", self.consistent.to_string()),
             ("errors", self.errors.to_string()),
             ("timed out", self.timed_out.to_string()),
+            ("places per map", self.places.to_string()),
+            (
+                "arrived / departed",
+                match (self.arrived, self.departed) {
+                    (Some(arrived), Some(departed)) => format!("{arrived} / {departed}"),
+                    _ => "-".into(),
+                },
+            ),
             ("server CPU", opt(self.server_cpu_s, "s")),
             ("server peak RSS", opt(self.server_peak_rss_mib, "MiB")),
             ("bench CPU", format!("{:.2} s", self.bench_cpu_s)),

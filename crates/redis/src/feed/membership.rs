@@ -33,7 +33,7 @@ impl RedisFeed {
             // The list first: a listed map the player is not in is skipped by readers.
             self.list(&id, map, true).await?;
         }
-        let reply = self.run_publish(map, change, Some((&player, join))).await?;
+        let reply = self.run_publish(map, change, Some((&player, join)), None).await?;
         let Value::Array(items) = reply else {
             if join && !self.exists(map).await? {
                 // No such map (deleted meanwhile): its deletion may have missed the entry.

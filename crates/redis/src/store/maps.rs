@@ -15,7 +15,8 @@ use crate::conn::store_err;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Adds (ARGV[2] '1') or removes a member, with its place in the join order, and versions the
-/// change. A map without a record gains no member. KEYS: members, joined, version, record.
+/// change; either way the member's place states go (a joiner's first position sets them).
+/// A map without a record gains no member. KEYS: members, joined, version, record, presence.
 /// ARGV: player, '1' or '0'. Returns {changed, members, version, record} or nil (no map).
 const CHANGE_MEMBERSHIP: &str = r"
 local exists = redis.call('EXISTS', KEYS[4]) == 1
@@ -23,11 +24,15 @@ if ARGV[2] == '1' then
   if not exists then return false end
   local added = redis.call('SADD', KEYS[1], ARGV[1])
   local version = redis.call('INCR', KEYS[3])
-  if added == 1 then redis.call('ZADD', KEYS[2], version, ARGV[1]) end
+  if added == 1 then
+    redis.call('ZADD', KEYS[2], version, ARGV[1])
+    redis.call('HDEL', KEYS[5], ARGV[1])
+  end
   return {added, redis.call('SCARD', KEYS[1]), version, redis.call('GET', KEYS[4])}
 end
 local removed = redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
 if not exists then return {removed, redis.call('SCARD', KEYS[1]), 0, false} end
 return {removed, redis.call('SCARD', KEYS[1]), redis.call('INCR', KEYS[3]), redis.call('GET', KEYS[4])}
 ";
@@ -42,15 +47,16 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {old, redis.call('INCR', KEYS[2]), redis.call('SCARD', KEYS[3])}
 ";
 
-/// Deletes the map's record, members, join order and version at once (the members go, so
-/// from then on nothing publishes to the map). KEYS: record, members, joined, version.
+/// Deletes the map's record, members, join order, version and places (with their version and
+/// the members' states) at once (the members go, so from then on nothing publishes to the
+/// map). KEYS: record, members, joined, version, places, places version, presence.
 /// Returns {record, version, {member ids}} or nil.
 const DELETE: &str = r"
 local record = redis.call('GET', KEYS[1])
 if not record then return false end
 local members = redis.call('SMEMBERS', KEYS[2])
 local version = redis.call('INCR', KEYS[4])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7])
 return {record, version, members}
 ";
 
@@ -126,6 +132,7 @@ impl RedisStore {
             .key(self.keys.joined(map))
             .key(self.keys.membership_version(map))
             .key(self.keys.map(map))
+            .key(self.keys.presence(map))
             .arg(player.as_str())
             .arg(if join { "1" } else { "0" })
             .invoke_async(&mut self.conn())
@@ -223,6 +230,9 @@ impl RedisStore {
             .key(self.keys.members(map))
             .key(self.keys.joined(map))
             .key(self.keys.membership_version(map))
+            .key(self.keys.places(map))
+            .key(self.keys.places_version(map))
+            .key(self.keys.presence(map))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;

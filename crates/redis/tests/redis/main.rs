@@ -1,11 +1,13 @@
 //! The Redis backend against a real `redis-server` and a three-master Redis Cluster that the
 //! tests start themselves: sessions, link codes, map administration, join order, and the feed's
-//! publish of every kind of change, with the keys checked as Redis holds them.
+//! publish of every kind of change, arrivals and departures across handlers, with the keys
+//! checked as Redis holds them.
 
 mod conformance;
 mod feed;
 mod listener;
 mod maps;
+mod places;
 mod proxy;
 mod retries;
 mod servers;

@@ -9,6 +9,7 @@ mod maps;
 mod metrics;
 mod openapi;
 mod phones;
+mod places;
 mod players;
 mod sessions;
 pub mod web;
@@ -26,6 +27,7 @@ pub fn api(state: &AppState) -> Router<AppState> {
         .merge(phones::router())
         .merge(maps::router())
         .merge(admin::router())
+        .merge(places::router())
         .merge(locations::router())
         .merge(health::router())
         .merge(metrics::router())

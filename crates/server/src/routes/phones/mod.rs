@@ -7,8 +7,10 @@
 pub(super) mod osmand;
 pub(super) mod owntracks;
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use marauder_core::protocol::ErrorCode;
 use marauder_core::{CoreError, Player};
 
@@ -18,7 +20,11 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/owntracks", post(owntracks::post))
+        .route(
+            "/api/v1/owntracks",
+            // What each phone was last handed: one memory per server.
+            post(owntracks::post).layer(Extension(Arc::new(owntracks::WaypointsSent::default()))),
+        )
         .route("/api/v1/osmand", get(osmand::get).post(osmand::post))
 }
 

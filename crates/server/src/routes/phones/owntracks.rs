@@ -1,12 +1,17 @@
 //! OwnTracks in HTTP mode (<https://owntracks.org/booklet/tech/http/>): the app POSTs each
 //! message it would publish over MQTT as one JSON object, with HTTP Basic auth (here the
 //! device id as user and its secret as password), and shows the JSON array it gets back as
-//! its friends: a `card` (name) and a `location` for every co-member of the player's maps.
+//! its friends: a `card` (name) and a `location` for every co-member of the player's maps,
+//! and the places of those maps as its regions when they changed (`waypoints.rs`).
 
-use axum::Json;
+mod waypoints;
+
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use marauder_core::protocol::{ErrorCode, LocationInput, PlayerLocation};
@@ -18,6 +23,7 @@ use crate::error::ApiError;
 use crate::extract::{RawBody, from_value};
 use crate::limits::ClientAddr;
 use crate::state::AppState;
+pub use waypoints::WaypointsSent;
 
 /// Friends in one reply, most recently seen first.
 const MAX_FRIENDS: usize = 200;
@@ -27,25 +33,26 @@ const MAX_FRIENDS: usize = 200;
     path = "/api/v1/owntracks",
     tag = "phones",
     operation_id = "owntracks",
-    summary = "OwnTracks in HTTP mode: one message; answers the co-members as friends",
+    summary = "OwnTracks in HTTP mode: one message; answers the co-members as friends, and the maps' places as regions when they changed",
     security(("basic" = [])),
     request_body(
         content = Option<Object>,
         description = "one OwnTracks message; a `location` is stored, any other `_type` (or an empty body) ignored",
     ),
     responses(
-        (status = 200, description = "a `card` and a `location` for each co-member with a position", body = Vec<Object>),
+        (status = 200, description = "a `card` and a `location` for each co-member with a position, then a `setWaypoints` `cmd` with the places of the player's maps when that list changed since this device was last handed it", body = Vec<Object>),
         (status = 400, description = "`bad_request`: a malformed message, or an `encrypted` one"),
     )
 )]
 pub async fn post(
     State(state): State<AppState>,
+    Extension(sent): Extension<Arc<WaypointsSent>>,
     client: ClientAddr,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
-    match handle(&state, client, &headers, &body).await {
-        Ok(friends) => Json(friends).into_response(),
+    match handle(&state, &sent, client, &headers, &body).await {
+        Ok(answer) => Json(answer).into_response(),
         Err(err) if err.code == ErrorCode::Unauthorized => {
             let mut response = err.into_response();
             let challenge = HeaderValue::from_static(r#"Basic realm="Marauder", charset="UTF-8""#);
@@ -58,6 +65,7 @@ pub async fn post(
 
 async fn handle(
     state: &AppState,
+    sent: &WaypointsSent,
     client: ClientAddr,
     headers: &HeaderMap,
     body: &[u8],
@@ -68,7 +76,9 @@ async fn handle(
         state.app.post_location(&player, &input).await?;
     }
     let friends = state.app.co_members(&player, MAX_FRIENDS).await?;
-    Ok(friends.iter().flat_map(friend).collect())
+    let mut answer: Vec<Value> = friends.iter().flat_map(friend).collect();
+    answer.extend(waypoints::command(state, sent, &user, &player).await);
+    Ok(answer)
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -101,8 +111,10 @@ struct Location {
 
 /// The location a message carries, if it is a `location`. Every other type is accepted
 /// and ignored: a `transition` is always accompanied by a `location` of its own, so taking
-/// both would put the point in the trail twice. An empty body is what the app posts when a
-/// friend is deleted.
+/// both would put the point in the trail twice; and arrivals and departures are decided by
+/// the server from positions, for every app alike, so neither a `transition` nor the
+/// phone's own regions (`waypoint`, `waypoints`) change anything. An empty body is what the
+/// app posts when a friend is deleted.
 fn parse(body: &[u8]) -> Result<Option<LocationInput>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
