@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::db::Db;
 use crate::state::{MapState, load};
 use crate::trails::TrailBuffer;
-use crate::writer::{Op, Reply, Writer};
+use crate::writer::{Op, Writer};
 use crate::{FeedLimits, spill};
 
 /// How far ahead seqs are reserved: one fsync per this many events of a map. After a crash
@@ -73,12 +73,7 @@ struct Published {
     deleted: bool,
     /// And its rows on disk are to go now.
     forget: bool,
-    /// The write of the member's place states it changed, queued.
-    presence: Option<Pending>,
 }
-
-/// A write queued to the writer, to wait for after the map's lock.
-type Pending = std::pin::Pin<Box<dyn Future<Output = Result<Reply, StoreError>> + Send>>;
 
 enum Step<T> {
     Done(T),
@@ -201,7 +196,7 @@ impl EmbeddedFeed {
             return Step::Wait(left.clone());
         }
         if !s.accepts(change.as_ref().expect("taken once, then we return")) {
-            return Step::Done(Ok(Published { seq: None, deleted: false, forget: false, presence: None }));
+            return Step::Done(Ok(Published { seq: None, deleted: false, forget: false }));
         }
         if s.seq + s.seqs_needed(change.as_ref().expect("taken once, then we return")) >= s.reserved {
             return Step::Done(Err(s.reserving.clone()));
@@ -211,14 +206,12 @@ impl EmbeddedFeed {
             Change::Location(location) => s.crossings(location),
             _ => (Vec::new(), None),
         };
-        // Queued under the lock, so a member's states reach the disk in the order decided.
-        let presence = match (&change, states) {
-            (Change::Location(location), Some(states)) if s.keeps_rows() => {
-                let op = Op::PutPresence(map.clone(), location.player.clone(), Some(states));
-                Some(Box::pin(self.writer.queue(op)) as Pending)
-            }
-            _ => None,
-        };
+        if let (Change::Location(location), Some(states)) = (&change, states)
+            && s.keeps_rows()
+        {
+            // Under the lock: the writer's next commit takes the latest states decided.
+            self.writer.presence.put(map, &location.player, states);
+        }
         s.apply(&change);
         let (kind, deletes) = (change.kind(), change.membership() == Membership::Clear);
         self.push(map, &mut s, kind, change.into_body());
@@ -232,7 +225,7 @@ impl EmbeddedFeed {
             s.recent.clear();
             s.disk = None;
             let forget = s.forget_now();
-            return Step::Done(Ok(Published { seq: Some(seq), deleted: true, forget, presence }));
+            return Step::Done(Ok(Published { seq: Some(seq), deleted: true, forget }));
         }
         // Reserve the next block while half of this one is left, off the hot path.
         if !s.extending && s.reserved - seq < SEQ_BLOCK / 2 {
@@ -240,7 +233,7 @@ impl EmbeddedFeed {
             s.writes += 1;
             self.extend_in_background(map, state, s.reserved + SEQ_BLOCK);
         }
-        Step::Done(Ok(Published { seq: Some(seq), deleted: false, forget: false, presence }))
+        Step::Done(Ok(Published { seq: Some(seq), deleted: false, forget: false }))
     }
 
     /// Gives `body` the map's next seq, buffers it and hands it to the sink (under the map's
@@ -355,13 +348,6 @@ impl Feed for EmbeddedFeed {
                     continue;
                 }
                 Step::Done(Ok(published)) => {
-                    if let Some(presence) = published.presence
-                        && let Err(err) = presence.await
-                    {
-                        // The events went out: the next position decides from the states held
-                        // in memory; only a restart before then would miss this change.
-                        tracing::warn!(%map, error = %err, "writing place states failed");
-                    }
                     if published.deleted {
                         self.deleted(map, &state, published.forget).await;
                     }

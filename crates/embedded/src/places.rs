@@ -1,10 +1,12 @@
 //! Places and the members' place states in the database. It owns the rows of
 //! [`codec::PLACES`] (written by the store before a place's event, like memberships) and
-//! [`codec::PRESENCE`] (written by the feed after a location changed a member's states, in
-//! the order the map's lock gave them). A member's states go when it leaves or joins, and a
-//! map's places and states go with the map.
+//! [`codec::PRESENCE`] (a member's states as a location last changed them: the feed leaves
+//! them in a [`PresenceBuffer`] under the map's lock, and the writer puts the latest of each
+//! into its next commit, as it does trail points). A member's states go when it leaves or
+//! joins, and a map's places and states go with the map.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use marauder_core::places::PlaceStates;
 use marauder_core::protocol::Place;
@@ -68,6 +70,45 @@ pub fn add(txn: &WriteTransaction, map: &MapId, place: &Place, max: usize) -> Re
 pub fn remove(txn: &WriteTransaction, map: &MapId, place: &str) -> Result<bool> {
     let mut table = txn.open_table(codec::PLACES).map_err(db_err)?;
     Ok(table.remove((map.as_str(), place)).map_err(db_err)?.is_some())
+}
+
+/// Members' place states waiting for the writer's next commit: the latest of each (map,
+/// member), at most one entry each. A change is written within the writer's trail interval
+/// (~100 ms), like a trail point; a crash loses at most that, and after it the map's clients
+/// start over from a `reset` anyway. A map leaving memory is written out through a commit,
+/// which takes these along, so a reload reads them.
+#[derive(Default)]
+pub struct PresenceBuffer(Mutex<HashMap<(MapId, String), String>>);
+
+impl PresenceBuffer {
+    pub fn put(&self, map: &MapId, member: &str, states: String) {
+        self.0.lock().unwrap().insert((map.clone(), member.to_owned()), states);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().unwrap().is_empty()
+    }
+
+    /// Everything waiting, for one commit.
+    pub fn take(&self) -> HashMap<(MapId, String), String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+
+    /// After a commit that failed: its entries wait again, unless a newer one came meanwhile.
+    pub fn put_back(&self, taken: HashMap<(MapId, String), String>) {
+        let mut pending = self.0.lock().unwrap();
+        for (key, states) in taken {
+            pending.entry(key).or_insert(states);
+        }
+    }
+}
+
+/// Writes what [`PresenceBuffer::take`] answered, in the writer's transaction.
+pub fn write_presence(txn: &WriteTransaction, pending: &HashMap<(MapId, String), String>) -> Result<()> {
+    for ((map, member), states) in pending {
+        put_presence(txn, map, member, Some(states))?;
+    }
+    Ok(())
 }
 
 /// Writes a member's states (`None`: it has none) unless the map is gone.

@@ -106,7 +106,8 @@ impl MapState {
 
     /// The members inside `place`.
     pub(crate) fn inside(&self, place: &str) -> Vec<String> {
-        places::inside(place, self.presence.iter().map(|(member, states)| (member.as_str(), states)))
+        let members = self.presence.iter().filter(|(member, _)| self.members.contains(*member));
+        places::inside(place, members.map(|(member, states)| (member.as_str(), states)))
     }
 
     /// Executes what the change does to the members and the latest locations.
@@ -228,7 +229,9 @@ pub(crate) fn load(
     let gone = txn.open_table(codec::MAPS).map_err(db_err)?.get(map.as_str()).map_err(db_err)?.is_none();
     let members: HashSet<String> = pairs_of(txn, codec::MEMBERS, map.as_str())?.into_iter().collect();
     let fences = places::fences(crate::places::read(&txn.open_table(codec::PLACES).map_err(db_err)?, map)?);
-    let presence = crate::places::read_presence(&txn.open_table(codec::PRESENCE).map_err(db_err)?, map)?;
+    let mut presence = crate::places::read_presence(&txn.open_table(codec::PRESENCE).map_err(db_err)?, map)?;
+    // A row written just after its member left (the states of a location racing the leave).
+    presence.retain(|member, _| members.contains(member));
     let mut latest = HashMap::new();
     for member in &members {
         let Some(id) = PlayerId::parse(member) else {

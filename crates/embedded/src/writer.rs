@@ -3,6 +3,7 @@
 //! one fsync for many acknowledgements (group commit). After an I/O fault it refuses writes
 //! (503) while [`Recovery`] reopens the database and probes it until a commit succeeds.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
@@ -17,6 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::codec::{self, db_err};
 use crate::db::Db;
+use crate::places::PresenceBuffer;
 use crate::recovery::Recovery;
 use crate::trails::{Batch, TrailBuffer};
 use crate::{Options, internal};
@@ -48,8 +50,6 @@ pub enum Op {
     /// Add the place unless the map has this many already.
     AddPlace(MapId, Box<Place>, usize),
     RemovePlace(MapId, String),
-    /// A member's place states (`None`: it has none), as the feed last decided them.
-    PutPresence(MapId, String, Option<String>),
     /// Raise each map's reserved seq to at least the given value.
     ReserveSeqs(Vec<(MapId, u64)>),
     /// Write maps' recent events out (and, for maps leaving memory, their exact seqs).
@@ -75,6 +75,8 @@ type Request = (Op, oneshot::Sender<Result<Reply, StoreError>>);
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    /// Members' place states for the next commit ([`crate::places`]).
+    pub presence: Arc<PresenceBuffer>,
 }
 
 impl Writer {
@@ -86,34 +88,34 @@ impl Writer {
         options: Options,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel();
+        let presence = Arc::new(PresenceBuffer::default());
+        let pending = Pending { trails, presence: presence.clone() };
         let thread = std::thread::Builder::new()
             .name("marauder-writer".into())
-            .spawn(move || run(db, trails, options, rx))
+            .spawn(move || run(db, pending, options, rx))
             .map_err(|e| internal("starting the writer", e))?;
-        Ok((Writer { tx }, thread))
+        Ok((Writer { tx, presence }, thread))
     }
 
     /// Queues `op` and waits until it is committed.
     pub async fn call(&self, op: Op) -> Result<Reply, StoreError> {
-        self.queue(op).await
-    }
-
-    /// Queues `op` now (ops are committed in the order queued) and answers the wait for its
-    /// commit: a caller may queue under a lock that orders its writes, and wait after.
-    pub fn queue(&self, op: Op) -> impl Future<Output = Result<Reply, StoreError>> + use<> {
         let (reply, answer) = oneshot::channel();
-        let queued = self.tx.send((op, reply)).map_err(|_| internal("writer", "stopped"));
-        async move {
-            queued?;
-            answer.await.map_err(|_| internal("writer", "stopped"))?
-        }
+        self.tx.send((op, reply)).map_err(|_| internal("writer", "stopped"))?;
+        answer.await.map_err(|_| internal("writer", "stopped"))?
     }
 }
 
 /// Requests taken into one transaction at most, so one commit never waits on too many.
 const MAX_BATCH: usize = 4096;
 
-fn run(db: Db, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Request>) {
+/// What waits in memory for the writer's next commit.
+struct Pending {
+    trails: Arc<TrailBuffer>,
+    presence: Arc<PresenceBuffer>,
+}
+
+fn run(db: Db, pending: Pending, options: Options, rx: mpsc::Receiver<Request>) {
+    let trails = &pending.trails;
     let mut next_trail_commit = Instant::now() + options.trail_commit_interval;
     let mut recovery: Option<Recovery> = None;
     loop {
@@ -127,7 +129,7 @@ fn run(db: Db, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Re
         }
         if let Some(r) = &mut recovery
             && (r.is_due() || closing)
-            && r.attempt(&db, &trails, &options)
+            && r.attempt(&db, trails, &options)
         {
             recovery = None;
         }
@@ -144,7 +146,7 @@ fn run(db: Db, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Re
             continue;
         }
         let trails_due = Instant::now() >= next_trail_commit || closing;
-        if requests.is_empty() && (!trails_due || trails.is_empty()) {
+        if requests.is_empty() && (!trails_due || (trails.is_empty() && pending.presence.is_empty())) {
             if trails_due {
                 next_trail_commit = Instant::now() + options.trail_commit_interval;
             }
@@ -156,14 +158,14 @@ fn run(db: Db, trails: Arc<TrailBuffer>, options: Options, rx: mpsc::Receiver<Re
         let (ops, replies): (Vec<Op>, Vec<_>) = requests.into_iter().unzip();
         let outcome = if !ops.is_empty() && trails.pending_len() > PIGGYBACK_POINTS {
             // Acknowledged writes do not wait behind a large batch of trail points.
-            match commit_logged(&db, &Batch::default(), ops, replies, &options) {
+            match commit_logged(&db, &Batch::default(), &pending.presence, ops, replies, &options) {
                 Err(StoreError::Unavailable(reason)) => Err(reason),
-                _ if trails_due => commit_trails(&db, &trails, Vec::new(), Vec::new(), &options),
+                _ if trails_due => commit_trails(&db, &pending, Vec::new(), Vec::new(), &options),
                 _ => Ok(()),
             }
         } else {
             // A few pending points ride along with the writes; or the points are due.
-            commit_trails(&db, &trails, ops, replies, &options)
+            commit_trails(&db, &pending, ops, replies, &options)
         };
         if let Err(reason) = outcome {
             recovery = Some(Recovery::start(&db, reason));
@@ -208,12 +210,13 @@ fn refuse(db: &Db, requests: Vec<Request>) {
 /// Fails with the reason when the store hit an I/O fault.
 fn commit_trails(
     db: &Db,
-    trails: &TrailBuffer,
+    pending: &Pending,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
 ) -> Result<(), String> {
-    let result = commit_logged(db, &trails.start_commit(), ops, replies, options);
+    let trails = &pending.trails;
+    let result = commit_logged(db, &trails.start_commit(), &pending.presence, ops, replies, options);
     trails.finish_commit(result.is_ok());
     match result {
         Err(StoreError::Unavailable(reason)) => Err(reason),
@@ -229,13 +232,19 @@ const PIGGYBACK_POINTS: usize = 4096;
 fn commit_logged(
     db: &Db,
     batch: &Batch,
+    presence: &PresenceBuffer,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
 ) -> Result<(), StoreError> {
     let started = Instant::now();
     let (op_count, points) = (ops.len(), batch.values().map(Vec::len).sum::<usize>());
-    match commit(db, batch, ops, options) {
+    let states = presence.take();
+    let committed = commit(db, batch, &states, ops, options);
+    if committed.is_err() {
+        presence.put_back(states);
+    }
+    match committed {
         Ok(results) => {
             // Named in marauder_server::metrics, which describes it.
             metrics::histogram!("marauder_store_commit_duration_seconds").record(started.elapsed());
@@ -262,17 +271,20 @@ fn commit_logged(
     }
 }
 
-/// One transaction: the trail points first, then each op in order. An op that fails answers
-/// its error without undoing the others (each op checks before it writes).
+/// One transaction: the trail points and the members' place states first, then each op in
+/// order. An op that fails answers its error without undoing the others (each op checks
+/// before it writes).
 fn commit(
     db: &Db,
     batch: &Batch,
+    states: &HashMap<(MapId, String), String>,
     ops: Vec<Op>,
     options: &Options,
 ) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
     let db = db.get()?;
     let txn = begin(&db)?;
     append_trails(&txn, batch, options.trail_retention)?;
+    crate::places::write_presence(&txn, states)?;
     let results: Vec<_> = ops.into_iter().map(|op| apply(&txn, op)).collect();
     if let Err(err) = txn.commit() {
         // An op that failed part way poisons the transaction: its I/O error is the cause.
@@ -383,9 +395,6 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::RemoveMember(map, player) => maps::set_member(txn, &map, &player, false).map(Reply::Changed),
         Op::AddPlace(map, place, max) => crate::places::add(txn, &map, &place, max).map(Reply::Changed),
         Op::RemovePlace(map, place) => crate::places::remove(txn, &map, &place).map(Reply::Changed),
-        Op::PutPresence(map, member, states) => {
-            crate::places::put_presence(txn, &map, &member, states.as_deref()).map(|()| Reply::Done)
-        }
         Op::ReserveSeqs(seqs) => {
             let mut table = txn.open_table(codec::SEQ_RESERVED).map_err(db_err)?;
             for (map, at_least) in seqs {
