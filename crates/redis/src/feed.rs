@@ -36,7 +36,9 @@ use self::places::PlacesCache;
 /// member's place states).
 /// `emit` puts an event (its JSON without the seq) into the stream and on the channel;
 /// `offer` keeps a location as its player's latest unless a newer one is held; `replayed`
-/// answers the seq a write with this key already got (a retry), as a string.
+/// answers the seq a write with this key already got (a retry), as a string;
+/// `forget_states` empties a member's place states (`<n>:<states JSON>`, `n` counting its
+/// writes, never reused, so a compare on `n` alone tells whether they changed).
 const SHARED: &str = r#"
 local function emit(seq, body, stream_length, channel, sharded)
   local event = '{"seq":' .. seq .. ',' .. string.sub(body, 2)
@@ -52,6 +54,12 @@ local function offer(player, ts, location)
   if not held or tonumber(held) <= tonumber(ts) then
     redis.call('HSET', KEYS[4], player, location)
     redis.call('HSET', KEYS[5], player, ts)
+  end
+end
+local function forget_states(key, player)
+  local held = redis.call('HGET', key, player)
+  if held then
+    redis.call('HSET', key, player, (tonumber(string.match(held, '^(%d+):') or '0') + 1) .. ':')
   end
 end
 local function replayed(player, key)
@@ -100,7 +108,7 @@ if op == 'add' then
   if redis.call('SADD', KEYS[1], member) == 0 then return false end
   version = redis.call('INCR', KEYS[8])
   redis.call('ZADD', KEYS[7], version, member)
-  redis.call('HDEL', KEYS[12], member)
+  forget_states(KEYS[12], member)
 elseif op == 'remove' then
   if redis.call('SREM', KEYS[1], member) == 0 then return false end
   redis.call('ZREM', KEYS[7], member)
@@ -114,7 +122,7 @@ elseif latest == 'remove' then
   redis.call('HDEL', KEYS[4], player)
   redis.call('HDEL', KEYS[5], player)
   redis.call('HDEL', KEYS[9], player)
-  redis.call('HDEL', KEYS[12], player)
+  forget_states(KEYS[12], player)
 elseif latest == 'clear' then
   redis.call('DEL', KEYS[4], KEYS[5], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
 end
@@ -413,7 +421,7 @@ impl Feed for RedisFeed {
             self.conn.clone().hgetall(self.keys.presence(map)).await.map_err(store_err)?;
         let states: Vec<(&str, PlaceStates)> = held
             .iter()
-            .filter_map(|(player, raw)| Some((player.as_str(), PlaceStates::decode(raw)?)))
+            .filter_map(|(player, raw)| Some((player.as_str(), PlaceStates::decode(places::states_of(raw))?)))
             .collect();
         Ok(marauder_core::places::inside(place, states.iter().map(|(p, s)| (*p, s))))
     }

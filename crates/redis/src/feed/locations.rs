@@ -11,7 +11,7 @@ use marauder_core::protocol::{EventBody, PlayerLocation};
 use marauder_core::{Change, Latest, MapId, StoreError};
 use redis::{FromRedisValue, Value};
 
-use super::places::{Current, MapPlaces, MemberPlaces};
+use super::places::{Current, MapPlaces, MemberPlaces, states_of, writes_of};
 use super::{RedisFeed, json};
 use crate::conn::store_err;
 
@@ -28,8 +28,9 @@ const MAX_TRIES: usize = 16;
 /// and publishes nothing again. KEYS: as [`SHARED`](super) says.
 /// ARGV: [1] the player, [2] write key, [3] stream length, [4] channel, [5] '1' for sharded
 /// pub/sub, [6] the expected places version ('0': the map has never had places), [7] the
-/// expected latest ts of the player ('' for none), [8] the expected place states ('' for
-/// none), [9] the new place states ('' for none), then for each location its ts, its JSON,
+/// expected latest ts of the player ('' for none), [8] the expected count of writes of the
+/// player's place states (stored as `<count>:<states JSON>`; '' for none), [9] the new
+/// states JSON ('=' if unchanged), then for each location its ts, its JSON,
 /// its event JSON without the seq, the number k of follow-up events and their k JSONs.
 /// Returns the last seq; nil if the player is no member or the map is gone; or, when the
 /// inputs differ (the map has places), {'stale', version, {place JSON}, latest ts, states}.
@@ -41,11 +42,13 @@ if redis.call('SISMEMBER', KEYS[1], player) == 0 or redis.call('EXISTS', KEYS[6]
   return false
 end
 local version = redis.call('GET', KEYS[11]) or '0'
+local held = ''
+if version ~= '0' then held = redis.call('HGET', KEYS[12], player) or '' end
+local writes = string.match(held, '^(%d+):') or ''
 if version ~= ARGV[6] or (version ~= '0' and
-    ((redis.call('HGET', KEYS[5], player) or '') ~= ARGV[7] or
-     (redis.call('HGET', KEYS[12], player) or '') ~= ARGV[8])) then
+    ((redis.call('HGET', KEYS[5], player) or '') ~= ARGV[7] or writes ~= ARGV[8])) then
   return {'stale', version, redis.call('HVALS', KEYS[10]),
-    redis.call('HGET', KEYS[5], player) or '', redis.call('HGET', KEYS[12], player) or ''}
+    redis.call('HGET', KEYS[5], player) or '', held}
 end
 local count, i = 0, 10
 while i <= #ARGV do
@@ -65,12 +68,8 @@ while i <= #ARGV do
   end
   i = i + 4 + k
 end
-if version ~= '0' and ARGV[9] ~= ARGV[8] then
-  if ARGV[9] == '' then
-    redis.call('HDEL', KEYS[12], player)
-  else
-    redis.call('HSET', KEYS[12], player, ARGV[9])
-  end
+if version ~= '0' and ARGV[9] ~= '=' then
+  redis.call('HSET', KEYS[12], player, (tonumber(writes ~= '' and writes or '0') + 1) .. ':' .. ARGV[9])
 end
 if key ~= '' then
   redis.call('HSET', KEYS[9], player, key .. ':' .. seq)
@@ -143,13 +142,14 @@ impl RedisFeed {
             let crossings = vec![Vec::new(); run.len()];
             return Decision { map_places, expected: none.clone(), after: none, crossings };
         }
-        let expected = self.places.member(map, player);
-        let (mut states, mut latest_ts) = (expected.states(), expected.latest_ts());
+        let mut expected = self.places.take_member(map, player);
+        let (mut states, mut latest_ts) = (expected.take_states(), expected.latest_ts());
+        let changes = states.changes();
         let crossings = run
             .iter()
             .map(|e| crossings(&map_places.fences, &mut states, &mut latest_ts, &e.location))
             .collect();
-        let after = MemberPlaces::after(&states, latest_ts);
+        let after = MemberPlaces::after(&expected, states, changes, latest_ts);
         Decision { map_places, expected, after, crossings }
     }
 
@@ -171,8 +171,11 @@ impl RedisFeed {
             .arg(if self.conn.is_cluster() { "1" } else { "0" })
             .arg(&decision.map_places.version)
             .arg(&decision.expected.latest_ts)
-            .arg(&decision.expected.presence)
-            .arg(&decision.after.presence);
+            .arg(writes_of(&decision.expected.presence))
+            .arg(match decision.after.presence == decision.expected.presence {
+                true => "=",
+                false => states_of(&decision.after.presence),
+            });
         for (location, follow_ups) in run.iter().zip(&decision.crossings) {
             script.arg(location.ts).arg(&location.json).arg(&location.event).arg(follow_ups.len());
             for event in follow_ups {
@@ -210,5 +213,5 @@ fn stale(items: Vec<Value>) -> Result<Current, StoreError> {
     if tag != "stale" {
         return Err(StoreError::Internal(format!("the location script answered {tag}")));
     }
-    Ok(Current { version, places, member: MemberPlaces { latest_ts, presence } })
+    Ok(Current { version, places, member: MemberPlaces::new(latest_ts, presence) })
 }

@@ -41,28 +41,65 @@ impl MapPlaces {
     }
 }
 
-/// A member's latest `ts` on a map and place states, as Redis stores them ('' for none).
+/// The states JSON of a member's stored place states (`<writes>:<JSON>`; '' for none).
+pub(crate) fn states_of(raw: &str) -> &str {
+    raw.split_once(':').map_or("", |(_, json)| json)
+}
+
+/// The count of writes of a member's stored place states ('' for none).
+pub(super) fn writes_of(raw: &str) -> &str {
+    raw.split_once(':').map_or("", |(writes, _)| writes)
+}
+
+/// A member's latest `ts` on a map and place states, as Redis stores them ('' for none):
+/// `presence` is `<writes>:<states JSON>`, the count going up with every write (a leave or a
+/// join empties the states and counts too), so comparing counts compares the states.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct MemberPlaces {
     pub latest_ts: String,
     pub presence: String,
+    /// `presence` decoded, as the last decision here left it (lined up with the map's
+    /// fences): while nothing changes, a location costs no decoding or encoding.
+    decoded: Option<PlaceStates>,
 }
 
 impl MemberPlaces {
-    pub fn states(&self) -> PlaceStates {
+    pub fn new(latest_ts: String, presence: String) -> MemberPlaces {
+        MemberPlaces { latest_ts, presence, decoded: None }
+    }
+
+    /// The states to decide from (taken: the decision leaves its own).
+    pub fn take_states(&mut self) -> PlaceStates {
         // Unreadable states are replaced by the next change (the compare is on the raw text).
-        PlaceStates::decode(&self.presence).unwrap_or_default()
+        self.decoded
+            .take()
+            .unwrap_or_else(|| PlaceStates::decode(states_of(&self.presence)).unwrap_or_default())
     }
 
     pub fn latest_ts(&self) -> Option<Millis> {
         self.latest_ts.parse().ok()
     }
 
-    /// As the script stores them after a publish that leaves these.
-    pub fn after(states: &PlaceStates, latest_ts: Option<Millis>) -> MemberPlaces {
+    /// As the script stores them after a publish that leaves `states` (which had made
+    /// `changes` before it) and `latest_ts`, from `before`.
+    pub fn after(
+        before: &MemberPlaces,
+        states: PlaceStates,
+        changes: u64,
+        latest_ts: Option<Millis>,
+    ) -> MemberPlaces {
+        let presence = match states.changes() == changes {
+            true => before.presence.clone(),
+            false => {
+                let writes = writes_of(&before.presence).parse::<u64>().unwrap_or(0) + 1;
+                let json = if states.is_empty() { String::new() } else { states.encode() };
+                format!("{writes}:{json}")
+            }
+        };
         MemberPlaces {
             latest_ts: latest_ts.map(|ts| ts.to_string()).unwrap_or_default(),
-            presence: if states.is_empty() { String::new() } else { states.encode() },
+            presence,
+            decoded: Some(states),
         }
     }
 }
@@ -86,9 +123,11 @@ impl PlacesCache {
         self.maps.lock().unwrap().get(map).cloned().unwrap_or_else(MapPlaces::none)
     }
 
-    pub fn member(&self, map: &MapId, player: &str) -> MemberPlaces {
+    /// The member's values as last seen here, taken out (a publish puts back what it left;
+    /// a concurrent one of the same member finds none and learns them from Redis).
+    pub fn take_member(&self, map: &MapId, player: &str) -> MemberPlaces {
         let key = (map.clone(), player.to_owned());
-        self.members.lock().unwrap().get(&key).cloned().unwrap_or_default()
+        self.members.lock().unwrap().remove(&key).unwrap_or_default()
     }
 
     /// After a publish from `map_places` that left the member's values as `member`.
@@ -143,32 +182,53 @@ mod tests {
         let cache = PlacesCache::default();
         let map = MapId::generate();
         assert!(!cache.map(&map).has_places());
-        assert_eq!(cache.member(&map, "p"), MemberPlaces::default());
-        assert_eq!(cache.member(&map, "p").latest_ts(), None);
-        assert!(cache.member(&map, "p").states().is_empty());
+        assert_eq!(cache.take_member(&map, "p"), MemberPlaces::default());
+        assert_eq!(cache.take_member(&map, "p").latest_ts(), None);
+        assert!(cache.take_member(&map, "p").take_states().is_empty());
     }
 
     #[test]
     fn values_round_trip_as_the_script_stores_them() {
-        let none = MemberPlaces::after(&PlaceStates::default(), None);
-        assert_eq!(none, MemberPlaces::default(), "no states are stored as nothing");
-        let some = MemberPlaces::after(&PlaceStates::default(), Some(1_700_000_000_123));
+        let before = MemberPlaces::default();
+        let none = MemberPlaces::after(&before, PlaceStates::default(), 0, None);
+        assert_eq!(
+            (none.latest_ts.as_str(), none.presence.as_str()),
+            ("", ""),
+            "no states are stored as nothing"
+        );
+        let some = MemberPlaces::after(&before, PlaceStates::default(), 0, Some(1_700_000_000_123));
         assert_eq!(some.latest_ts, "1700000000123");
         assert_eq!(some.latest_ts(), Some(1_700_000_000_123));
+        // Unchanged states keep the text they were read from, and are not decoded again.
+        let held = MemberPlaces::new("5".into(), r#"7:{"hall":"in"}"#.into());
+        let mut taken = held.clone();
+        let states = taken.take_states();
+        assert_eq!(states.get("hall"), Some(marauder_core::places::Presence::Inside));
+        let mut after = MemberPlaces::after(&held, states, 0, Some(5));
+        assert_eq!(after.presence, held.presence);
+        assert_eq!(after.take_states().encode(), states_of(&held.presence));
+        let mut moved = after.take_states();
+        let changes = moved.changes();
+        moved.forget("hall");
+        assert_eq!(MemberPlaces::after(&held, moved, changes, Some(6)).presence, "8:");
+        assert_eq!(
+            (writes_of("12:{}"), states_of("12:{}"), writes_of(""), states_of("")),
+            ("12", "{}", "", "")
+        );
     }
 
     #[test]
     fn a_refresh_to_no_places_forgets_the_map_and_its_member() {
         let cache = PlacesCache::default();
         let map = MapId::generate();
-        let member = MemberPlaces { latest_ts: "5".into(), presence: String::new() };
+        let member = MemberPlaces::new("5".into(), String::new());
         let current = Current { version: "2".into(), places: vec![], member: member.clone() };
         cache.refresh(&map, "p", current).unwrap();
-        assert_eq!((cache.map(&map).version, cache.member(&map, "p")), ("2".to_owned(), member));
+        assert_eq!((cache.map(&map).version, cache.take_member(&map, "p")), ("2".to_owned(), member));
         let gone = Current { version: NO_PLACES.into(), places: vec![], member: MemberPlaces::default() };
         cache.refresh(&map, "p", gone).unwrap();
         assert!(!cache.map(&map).has_places());
-        assert_eq!(cache.member(&map, "p"), MemberPlaces::default());
+        assert_eq!(cache.take_member(&map, "p"), MemberPlaces::default());
         let unreadable =
             Current { version: "3".into(), places: vec!["{".into()], member: MemberPlaces::default() };
         assert!(cache.refresh(&map, "p", unreadable).is_err());

@@ -15,10 +15,17 @@ use crate::conn::store_err;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Adds (ARGV[2] '1') or removes a member, with its place in the join order, and versions the
-/// change; either way the member's place states go (a joiner's first position sets them).
+/// change; either way the member's place states go (a joiner's first position sets them;
+/// their write count goes on, as `forget_states` in the feed's scripts).
 /// A map without a record gains no member. KEYS: members, joined, version, record, presence.
 /// ARGV: player, '1' or '0'. Returns {changed, members, version, record} or nil (no map).
 const CHANGE_MEMBERSHIP: &str = r"
+local function forget_states()
+  local held = redis.call('HGET', KEYS[5], ARGV[1])
+  if held then
+    redis.call('HSET', KEYS[5], ARGV[1], (tonumber(string.match(held, '^(%d+):') or '0') + 1) .. ':')
+  end
+end
 local exists = redis.call('EXISTS', KEYS[4]) == 1
 if ARGV[2] == '1' then
   if not exists then return false end
@@ -26,13 +33,13 @@ if ARGV[2] == '1' then
   local version = redis.call('INCR', KEYS[3])
   if added == 1 then
     redis.call('ZADD', KEYS[2], version, ARGV[1])
-    redis.call('HDEL', KEYS[5], ARGV[1])
+    forget_states()
   end
   return {added, redis.call('SCARD', KEYS[1]), version, redis.call('GET', KEYS[4])}
 end
 local removed = redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
+forget_states()
 if not exists then return {removed, redis.call('SCARD', KEYS[1]), 0, false} end
 return {removed, redis.call('SCARD', KEYS[1]), redis.call('INCR', KEYS[3]), redis.call('GET', KEYS[4])}
 ";
