@@ -78,24 +78,44 @@ async function request(method, path, { body, auth = true, query, words } = {}) {
     throw new ApiError(0, 'network', offline ? 'You are offline: reconnect, then try again.' : plainWords(0, words));
   }
   if (res.status === 204) return null;
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!res.ok) {
-    const err = data && typeof data === 'object' && data.error ? data.error : {};
-    const code = typeof err.code === 'string' ? err.code : `http_${res.status}`;
-    const server = typeof err.message === 'string' ? err.message : '';
-    const error = new ApiError(res.status, code, plainWords(res.status, words, res.headers.get('retry-after')), server);
-    if (res.status === 401 && auth) onUnauthorized(error);
-    throw error;
-  }
+  const data = parseJson(await res.text());
+  if (!res.ok) throw failure(res, data, words, auth);
   return data;
+}
+
+function parseJson(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The ApiError of a failed answer (its body already parsed: `data`). */
+function failure(res, data, words, auth) {
+  const err = data && typeof data === 'object' && data.error ? data.error : {};
+  const code = typeof err.code === 'string' ? err.code : `http_${res.status}`;
+  const server = typeof err.message === 'string' ? err.message : '';
+  const error = new ApiError(res.status, code, plainWords(res.status, words, res.headers.get('retry-after')), server);
+  if (res.status === 401 && auth) onUnauthorized(error);
+  return error;
+}
+
+/** One's own whole trail as a file, `format` 'gpx' or 'geojson': a Blob. A server without
+ *  the export answers 404. */
+export async function downloadMyTrail(format) {
+  const words = { 404: 'This server cannot export trails yet.' };
+  let res;
+  try {
+    res = await fetch(`${BASE}/players/me/trail?format=${encodeURIComponent(format)}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, 'network', plainWords(0, words));
+  }
+  if (!res.ok) throw failure(res, parseJson(await res.text()), words, true);
+  return res.blob();
 }
 
 /** A 429 in words for a person: the server refuses guesses and sign-ups past a burst, per
@@ -204,9 +224,10 @@ export const deleteDevice = (id) =>
 // Locations
 export const postLocation = (loc) =>
   request('POST', '/locations', { body: loc, words: { 400: 'Your position could not be read: it was not shared.' } });
-export const getTrail = (mapId, playerId, { since, limit } = {}) =>
+/** `until` (points with ts <= until) is refused with a 400 by a server that predates it. */
+export const getTrail = (mapId, playerId, { since, until, limit } = {}) =>
   request('GET', `/maps/${encodeURIComponent(mapId)}/trails/${encodeURIComponent(playerId)}`, {
-    query: { since, limit },
+    query: { since, until, limit },
     words: { 403: NOT_MEMBER, 404: 'That person is no longer on this map.' },
   });
 

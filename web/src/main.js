@@ -16,6 +16,7 @@ import { mountPhones } from './ui/phones.js';
 import { mountLiveMap } from './ui/livemap.js';
 import { mountAccount, mountLinkSignedIn, confirmSignOut } from './ui/account.js';
 import { toast } from './ui/toast.js';
+import { downloadTrail } from './ui/trailfile.js';
 import { ask } from './ui/dom.js';
 
 exposeDebugHandle();
@@ -38,6 +39,7 @@ const header = mountHeader(document.getElementById('topbar'), {
     toast(state.sharing.paused ? 'Sharing paused: nobody sees you move.' : 'Sharing your position again.', { key: 'sharing' });
   },
   onSignOut: () => signOut(),
+  onDownloadTrail: (format) => downloadTrail({ api, toast }, format),
 });
 
 const live = new Live({

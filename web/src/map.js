@@ -136,7 +136,7 @@ export class MapView {
     const latlng = [p.lat, p.lon];
     const key = `${p.name}\u0000${p.tag ?? ''}\u0000${!!p.self}`;
     const meta = this.meta.get(id) ?? { stale: false };
-    Object.assign(meta, { self: !!p.self, ts: p.ts ?? 0 });
+    Object.assign(meta, { self: !!p.self, ts: p.ts ?? 0, lat: p.lat, lon: p.lon });
     this.meta.set(id, meta);
     if (!m) {
       m = L.marker(latlng, { icon: markerIcon(p), keyboard: false, title: p.name, riseOnHover: true, zIndexOffset: p.self ? 1000 : 0 });
@@ -163,12 +163,14 @@ export class MapView {
   _syncAttrs(id, m) {
     const el = m.getElement();
     if (!el) return;
-    const ll = m.getLatLng();
+    // The player's position, not the marker's: markercluster adds a marker at its cluster's
+    // centre to animate it out from there.
+    const meta = this.meta.get(id);
     el.setAttribute('data-testid', 'marker');
     el.setAttribute('data-player', id);
-    el.setAttribute('data-lat', String(ll.lat));
-    el.setAttribute('data-lon', String(ll.lng));
-    el.classList.toggle('mm-stale', !!this.meta.get(id)?.stale);
+    el.setAttribute('data-lat', String(meta?.lat ?? m.getLatLng().lat));
+    el.setAttribute('data-lon', String(meta?.lon ?? m.getLatLng().lng));
+    el.classList.toggle('mm-stale', !!meta?.stale);
     el.classList.toggle('mm-open', this.openId === id);
     // another's label waits, hidden, for the next layout to find it a free place; one's
     // own goes first in every layout, so it shows at once

@@ -6,6 +6,7 @@ mod admin;
 mod live;
 mod phone;
 mod places;
+mod trails;
 
 use marauder_protocol::{
     Accepted, CreateDevice, CreateMap, CreatePlayer, DeviceCreated, Devices, ErrorBody, JoinMap,
@@ -17,6 +18,7 @@ use serde::de::DeserializeOwned;
 
 pub use live::{Incoming, Live};
 pub use marauder_protocol as protocol;
+pub use trails::{TrailFile, TrailQuery};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -2,7 +2,7 @@
 //! `crates/core/src/feed.rs` and `store.rs` promise (gap-free seqs, each change executed as
 //! the core decided it, snapshot and replay, a deleted map's last event, notices, membership
 //! changes published with their event in one step, places with their arrivals and
-//! departures), and, for a backend whose state several
+//! departures, trail points erased by age), and, for a backend whose state several
 //! handlers share, the same promises across handlers racing each other.
 //!
 //! A backend implements [`Backend`] in its tests and calls [`suite!`] once per deployment;
@@ -15,8 +15,10 @@ mod heard;
 mod membership;
 mod places;
 mod replay;
+mod retention;
 mod retry;
 mod store;
+mod trail_pages;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -33,8 +35,10 @@ pub mod cases {
     pub use crate::membership::*;
     pub use crate::places::*;
     pub use crate::replay::*;
+    pub use crate::retention::*;
     pub use crate::retry::*;
     pub use crate::store::*;
+    pub use crate::trail_pages::*;
 }
 
 /// One handler of a backend under test: its store and feed, and what its sink was handed.
@@ -96,6 +100,7 @@ macro_rules! suite {
             a_map_nobody_published_to_is_empty_at_seq_zero,
             the_store_answers_the_memberships_the_feed_relies_on,
             a_deleted_players_late_location_leaves_no_trail_and_reaches_no_map,
+            trail_pages_resume_after_their_cursor_through_runs_of_equal_ts,
             a_join_makes_a_member_and_publishes_joined_once,
             a_leave_ends_the_membership_and_publishes_left_once,
             a_map_without_a_record_takes_no_membership_change,
@@ -109,6 +114,7 @@ macro_rules! suite {
             a_first_position_after_a_join_or_a_new_place_and_late_or_vague_points_change_nothing,
             a_run_of_locations_and_a_removed_place_cross_as_the_rule_says,
             alternating_handlers_announce_each_crossing_of_a_member_once,
+            points_older_than_the_cutoff_are_erased_and_newer_ones_stay,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

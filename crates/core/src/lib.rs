@@ -10,6 +10,7 @@ mod domain;
 mod error;
 mod feed;
 pub mod places;
+pub mod retention;
 mod secret;
 mod service;
 mod store;
@@ -25,6 +26,7 @@ pub use secret::{InviteCode, LinkCode, Token, TokenHash};
 pub use service::{Client, Limits, Marauder, Player};
 pub use store::{
     DeviceRecord, LinkCodeRecord, MapRecord, PlayerRecord, PublicCursor, SessionRecord, Store, StoreError,
+    TrailCursor, TrailPage, TrailRange,
 };
 
 pub use marauder_protocol as protocol;

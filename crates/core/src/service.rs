@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use marauder_protocol::{
     Accepted, CreateDevice, CreateMap, Device, DeviceCreated, Devices, Fix, JoinMap, LocationInput,
     Locations, MapCreated, MapDetail, MapSummary, Me, Millis, PlayerLocation, PlayerSummary, PublicMap,
-    PublicMaps, Trail, Visibility,
+    PublicMaps, Visibility,
 };
 use tokio::sync::Mutex;
 
@@ -18,12 +18,14 @@ use crate::device::{DeviceId, DeviceSecret};
 use crate::domain::{MapId, Name, PlayerId, SessionId, now_millis, validate_fix};
 use crate::error::CoreError;
 use crate::feed::{Change, Feed, Listening, Replay, Snapshot};
+use crate::retention::TrailMaxAge;
 use crate::secret::InviteCode;
 use crate::store::{DeviceRecord, MapRecord, PublicCursor, Store, StoreError};
 
 mod admin;
 mod places;
 mod sessions;
+mod trails;
 
 pub use sessions::Client;
 
@@ -36,11 +38,18 @@ pub struct Limits {
     pub devices_per_player: usize,
     /// Sessions (signed-in browsers and programs) one player may have.
     pub sessions_per_player: usize,
+    /// How long trail points are kept (`--trail-max-age`): reads never answer an older one.
+    pub trail_max_age: TrailMaxAge,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { trail_page: 1000, devices_per_player: 20, sessions_per_player: 50 }
+        Limits {
+            trail_page: 1000,
+            devices_per_player: 20,
+            sessions_per_player: 50,
+            trail_max_age: TrailMaxAge::default(),
+        }
     }
 }
 
@@ -236,7 +245,7 @@ impl Marauder {
             if !self.store.is_member(map, &player.id).await? {
                 continue;
             }
-            for location in self.feed.snapshot(map).await?.locations {
+            for location in self.unexpired_snapshot(self.feed.snapshot(map).await?).locations {
                 if location.player == player.id.as_str() {
                     continue;
                 }
@@ -388,7 +397,11 @@ impl Marauder {
             let _guard = self.stripe(&record.id, &player.id).lock().await;
             let latest = match self.store.is_member(&record.id, &player.id).await? {
                 true => None, // Already a member: the join publishes nothing.
-                false => self.store.latest(&player.id).await?.map(|fix| self.located(player, fix)),
+                false => {
+                    let latest = self.store.latest(&player.id).await?;
+                    let kept = latest.filter(|fix| !self.limits.trail_max_age.expired(fix.ts, now_millis()));
+                    kept.map(|fix| self.located(player, fix))
+                }
             };
             let change = Change::Joined { player: player.id.to_string(), name: player.name.clone(), latest };
             match self.feed.publish_membership(&*self.store, &record.id, change).await? {
@@ -504,34 +517,8 @@ impl Marauder {
 
     pub async fn locations(&self, player: &Player, map: &str) -> Result<Locations, CoreError> {
         let record = self.member_map(player, map).await?;
-        let snapshot = self.feed.snapshot(&record.id).await?;
+        let snapshot = self.unexpired_snapshot(self.feed.snapshot(&record.id).await?);
         Ok(Locations { map: record.id.into_string(), seq: snapshot.seq, locations: snapshot.locations })
-    }
-
-    pub async fn trail(
-        &self,
-        player: &Player,
-        map: &str,
-        of: &str,
-        since: Option<Millis>,
-        limit: Option<usize>,
-    ) -> Result<Trail, CoreError> {
-        let record = self.member_map(player, map).await?;
-        let not_member = || CoreError::NotFound(format!("no member {of} in map {map}"));
-        let of = PlayerId::parse(of).ok_or_else(not_member)?;
-        if !self.store.is_member(&record.id, &of).await? {
-            return Err(not_member());
-        }
-        let limit = match limit {
-            None => self.limits.trail_page,
-            Some(n) if (1..=self.limits.trail_page).contains(&n) => n,
-            Some(_) => {
-                let max = self.limits.trail_page;
-                return Err(CoreError::bad_request("limit", format!("must be in [1, {max}]")));
-            }
-        };
-        let points = self.store.trail(&of, since, limit).await?;
-        Ok(Trail { player: of.into_string(), points })
     }
 
     // --- live ----------------------------------------------------------------------------
@@ -541,11 +528,24 @@ impl Marauder {
     }
 
     pub async fn snapshot(&self, map: &MapId) -> Result<Snapshot, CoreError> {
-        Ok(self.feed.snapshot(map).await?)
+        Ok(self.unexpired_snapshot(self.feed.snapshot(map).await?))
     }
 
     pub async fn replay(&self, map: &MapId, since: u64) -> Result<Replay, CoreError> {
-        Ok(self.feed.replay(map, since).await?)
+        Ok(match self.feed.replay(map, since).await? {
+            Replay::Reset(snapshot) => Replay::Reset(self.unexpired_snapshot(snapshot)),
+            events => events,
+        })
+    }
+
+    /// A snapshot without the members' locations older than `--trail-max-age`: a map shows
+    /// no position the trails no longer keep (the feed may still hold it, or load it from a
+    /// trail the sweeper has not reached yet).
+    fn unexpired_snapshot(&self, mut snapshot: Snapshot) -> Snapshot {
+        if let Some(cutoff) = self.limits.trail_max_age.cutoff(now_millis()) {
+            snapshot.locations.retain(|location| location.fix.ts >= cutoff);
+        }
+        snapshot
     }
 
     /// Has `map`'s events delivered to this handler's sink while the answer is held.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceId;
 use crate::domain::{MapId, PlayerId, SessionId};
+use crate::retention::Erased;
 use crate::secret::TokenHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,30 @@ pub enum StoreError {
     Unavailable(String),
     #[error("backend failure: {0}")]
     Internal(String),
+}
+
+/// Which points of a trail a read wants: `ts > since` and `ts <= until` (either bound may be
+/// absent). A range whose `until` is below its `since` holds no point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrailRange {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+/// A point's place in its trail: by `ts`, then by `tie`, a number the backend gives each
+/// point as it is stored (so points of one `ts` keep their order of arrival).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TrailCursor {
+    pub ts: Millis,
+    pub tie: u64,
+}
+
+/// One page of a paged trail read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailPage {
+    pub points: Vec<Fix>,
+    /// Where the page stopped (its last point); `None` when it is empty.
+    pub last: Option<TrailCursor>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -411,9 +436,31 @@ pub trait Store: Send + Sync + 'static {
         self.map_ids_of(player).await
     }
     /// Points with `ts > since`, oldest first, at most `limit`.
-    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>>;
+    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
+        let range = TrailRange { since, until: None };
+        Ok(self.trail_page(player, range, None, limit).await?.points)
+    }
+    /// The points of `range` that come after `after` (from the start of the range without
+    /// it) in the trail's order (`ts`, then [`TrailCursor::tie`]), at most `limit`, with the
+    /// cursor of the last one: reading on from it neither skips nor repeats a point, even
+    /// among points that share a `ts`. Fewer than `limit` only when no point of the range
+    /// follows.
+    async fn trail_page(
+        &self,
+        player: &PlayerId,
+        range: TrailRange,
+        after: Option<TrailCursor>,
+        limit: usize,
+    ) -> Result<TrailPage>;
     /// The point with the greatest `ts`.
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>>;
+    /// One bounded step of erasing the trail points with `ts < cutoff` (the core decides the
+    /// cutoff, [`crate::retention`]): the backend walks the players that have a trail, in an
+    /// order of its own, from where its previous step stopped (on a backend several handlers
+    /// share, any handler's step), visits at most `budget` players and erases at most
+    /// `budget` points of each. A step is a short write that never holds up the location
+    /// path for long; it runs nothing on an async worker that could block it.
+    async fn erase_trails_before(&self, cutoff: Millis, budget: usize) -> Result<Erased>;
 
     /// Makes everything acknowledged so far durable (on shutdown).
     async fn flush(&self) -> Result<()>;

@@ -33,6 +33,7 @@ mod places;
 mod players;
 mod public;
 mod recovery;
+mod retention;
 mod sessions;
 mod spill;
 mod state;

@@ -3,19 +3,22 @@
 //! group-committing [`Writer`]. The location path reads nothing from redb: the map ids come
 //! from [`MembershipCache`] and trail points go to the [`TrailBuffer`].
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use marauder_core::protocol::{Fix, Millis, Place};
+use marauder_core::retention::Erased;
 use marauder_core::{
     DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
-    SessionId, SessionRecord, Store, StoreError, TokenHash,
+    SessionId, SessionRecord, Store, StoreError, TokenHash, TrailCursor, TrailPage, TrailRange,
 };
 use redb::ReadTransaction;
 
 use crate::codec::{self, db_err};
 use crate::db::Db;
 use crate::memberships::MembershipCache;
+use crate::retention::SweepCursor;
 use crate::sessions;
 use crate::tokens::TokenCache;
 use crate::trails::TrailBuffer;
@@ -25,6 +28,8 @@ pub struct EmbeddedStore {
     db: Db,
     writer: Writer,
     caches: Arc<Caches>,
+    /// Where the erasure of expired trail points goes on ([`crate::retention`]).
+    sweep: SweepCursor,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -36,7 +41,7 @@ impl EmbeddedStore {
     pub(crate) fn new(db: Db, writer: Writer, trails: Arc<TrailBuffer>) -> Self {
         let caches =
             Caches { trails, memberships: MembershipCache::default(), tokens: TokenCache::default() };
-        EmbeddedStore { db, writer, caches: Arc::new(caches) }
+        EmbeddedStore { db, writer, caches: Arc::new(caches), sweep: SweepCursor::default() }
     }
 
     /// Runs `read` in a read transaction on the blocking pool.
@@ -128,31 +133,47 @@ pub(crate) fn pairs_of(
     Ok(out)
 }
 
-/// The player's committed points with `ts > since` (oldest first, at most `limit`), merged
-/// with its uncommitted ones.
+/// The player's committed points of `range` after `after` (oldest first, at most `limit`),
+/// merged with its uncommitted ones. A point's tie is the unique part of its key.
 pub(crate) fn trail_points(
     txn: &ReadTransaction,
     trails: &TrailBuffer,
     player: &PlayerId,
-    since: Option<Millis>,
+    (range, after): (TrailRange, Option<TrailCursor>),
     limit: usize,
-) -> Result<Vec<Fix>> {
+) -> Result<TrailPage> {
     let id = player.as_str();
-    let from = since.map_or(i64::MIN, |s| s.saturating_add(1));
-    let table = txn.open_table(codec::TRAILS).map_err(db_err)?;
-    let mut points: Vec<(i64, u64, Fix)> = Vec::new();
-    for row in table.range((id, from, 0)..=(id, i64::MAX, u64::MAX)).map_err(db_err)?.take(limit) {
-        let (key, value) = row.map_err(db_err)?;
-        let (_, ts, unique) = key.value();
-        points.push((ts, unique, codec::decode_fix(value.value())?));
+    let first = match after {
+        Some(cursor) => cursor,
+        // The first key after every point of `ts == since` (whose ties go up to u64::MAX).
+        None => {
+            range.since.map_or(TrailCursor { ts: i64::MIN, tie: 0 }, |s| TrailCursor { ts: s, tie: u64::MAX })
+        }
+    };
+    let last = TrailCursor { ts: range.until.unwrap_or(i64::MAX), tie: u64::MAX };
+    let inclusive = after.is_none() && range.since.is_none();
+    if first > last || (!inclusive && first == last) {
+        return Ok(TrailPage { points: Vec::new(), last: None });
     }
-    let uncommitted = trails.points_of(player).into_iter().filter(|(_, fix)| fix.ts >= from);
-    points.extend(uncommitted.map(|(unique, fix)| (fix.ts, unique, fix)));
-    points.sort_by_key(|(ts, unique, _)| (*ts, *unique));
+    let lower = (id, first.ts, first.tie);
+    let lower = if inclusive { Bound::Included(lower) } else { Bound::Excluded(lower) };
+    let bounds = (lower, Bound::Included((id, last.ts, last.tie)));
+    let table = txn.open_table(codec::TRAILS).map_err(db_err)?;
+    let mut points: Vec<(TrailCursor, Fix)> = Vec::new();
+    for row in table.range::<(&str, i64, u64)>(bounds).map_err(db_err)?.take(limit) {
+        let (key, value) = row.map_err(db_err)?;
+        let (_, ts, tie) = key.value();
+        points.push((TrailCursor { ts, tie }, codec::decode_fix(value.value())?));
+    }
+    let uncommitted =
+        trails.points_of(player).into_iter().map(|(tie, fix)| (TrailCursor { ts: fix.ts, tie }, fix));
+    points.extend(uncommitted.filter(|(at, _)| (*at > first || (inclusive && *at == first)) && *at <= last));
+    points.sort_by_key(|(at, _)| *at);
     // A point being committed right now can be both in the table and in the buffer.
-    points.dedup_by_key(|(ts, unique, _)| (*ts, *unique));
+    points.dedup_by_key(|(at, _)| *at);
     points.truncate(limit);
-    Ok(points.into_iter().map(|(_, _, fix)| fix).collect())
+    let last = points.last().map(|(at, _)| *at);
+    Ok(TrailPage { points: points.into_iter().map(|(_, fix)| fix).collect(), last })
 }
 
 /// The player's point with the greatest `ts`, committed or not.
@@ -410,14 +431,37 @@ impl Store for EmbeddedStore {
         }
     }
 
-    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
+    async fn trail_page(
+        &self,
+        player: &PlayerId,
+        range: TrailRange,
+        after: Option<TrailCursor>,
+        limit: usize,
+    ) -> Result<TrailPage> {
         let (trails, player) = (self.caches.trails.clone(), player.clone());
-        self.read(move |txn| trail_points(txn, &trails, &player, since, limit)).await
+        self.read(move |txn| trail_points(txn, &trails, &player, (range, after), limit)).await
     }
 
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
         let (trails, player) = (self.caches.trails.clone(), player.clone());
         self.read(move |txn| latest_point(txn, &trails, &player)).await
+    }
+
+    async fn erase_trails_before(&self, cutoff: Millis, budget: usize) -> Result<Erased> {
+        // The cursor moves on only with the step's answer: a failed step is tried again from
+        // where it started.
+        let from = self.sweep.take();
+        match self.writer.call(Op::EraseTrails(cutoff, budget, from.clone())).await {
+            Ok(Reply::Erased(erased, next)) => {
+                self.sweep.put(next);
+                Ok(erased)
+            }
+            Ok(_) => unreachable!("an erasure answers Erased"),
+            Err(err) => {
+                self.sweep.put(Some(from));
+                Err(err)
+            }
+        }
     }
 
     async fn ready(&self) -> Result<()> {

@@ -58,6 +58,8 @@ pub enum Op {
     ForgetFeed(MapId),
     /// Commit the pending trail points now.
     Flush,
+    /// A step of the erasure of trail points older than the cutoff ([`crate::retention`]).
+    EraseTrails(Millis, usize, crate::retention::Start),
 }
 
 pub enum Reply {
@@ -68,6 +70,8 @@ pub enum Reply {
     Members(Option<Vec<PlayerId>>),
     Session(Option<SessionRecord>),
     LinkCode(Option<LinkCodeRecord>),
+    /// What an erasure step did, and where the next starts (`None`: a new round).
+    Erased(marauder_core::retention::Erased, Option<crate::retention::Start>),
 }
 
 type Request = (Op, oneshot::Sender<Result<Reply, StoreError>>);
@@ -406,5 +410,7 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
         Op::Spill(spills) => crate::spill::write(txn, spills).map(|_| Reply::Done),
         Op::ForgetFeed(map) => crate::spill::forget(txn, &map).map(|()| Reply::Done),
         Op::Flush => Ok(Reply::Done),
+        Op::EraseTrails(cutoff, budget, from) => crate::retention::erase(txn, cutoff, budget, from)
+            .map(|(erased, next)| Reply::Erased(erased, next)),
     }
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use marauder_core::{EventSink, Limits, Marauder};
+use marauder_core::retention::TrailMaxAge;
+use marauder_core::{EventSink, Limits, Marauder, Store};
 use marauder_server::{Hub, RateLimits, ServerConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -28,6 +29,10 @@ pub struct ServeConfig {
     /// Trail points kept per player.
     #[arg(long, env = "MARAUDER_TRAIL_RETENTION", default_value_t = marauder_core::TRAIL_RETENTION)]
     pub trail_retention: u64,
+    /// How long trail points are kept (`30d`, `12h`, `90m`, `1d12h`), or `keep`: older ones
+    /// are never answered, and are erased in the background.
+    #[arg(long, env = "MARAUDER_TRAIL_MAX_AGE", default_value = "keep")]
+    pub trail_max_age: TrailMaxAge,
     /// Events kept per map for `since` resume (at least 1000).
     #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = marauder_core::RECENT_EVENTS as u64, value_parser = clap::value_parser!(u64).range(1000..))]
     pub recent_events: u64,
@@ -198,9 +203,11 @@ pub async fn run(
         let redis = marauder_redis::connect(&config.redis_options(), sink)
             .await
             .with_context(|| format!("connecting to redis at {}", config.redis.join(",")))?;
-        let app = Marauder::new(redis.store, redis.feed, Limits::default());
+        let sweeper = start_sweeper(redis.store.clone(), config.trail_max_age, shutdown.clone());
+        let app = Marauder::new(redis.store, redis.feed, limits(&config));
         tracing::info!(addr = %listener.local_addr()?, redis = %config.redis.join(","), "serving");
         marauder_server::serve(app, hub, server, listener, shutdown).await?;
+        sweeper.await?;
         return Ok(());
     }
     let options = marauder_embedded::Options {
@@ -215,13 +222,35 @@ pub async fn run(
     };
     let embedded = marauder_embedded::open(&config.data_dir, options, sink)
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
-    let app = Marauder::new(embedded.store, embedded.feed, Limits::default());
+    let sweeper = start_sweeper(embedded.store.clone(), config.trail_max_age, shutdown.clone());
+    let app = Marauder::new(embedded.store, embedded.feed, limits(&config));
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "serving");
     marauder_server::serve(app, hub, server, listener, shutdown).await?;
+    sweeper.await?;
     // Every handle to the store is gone with the server: wait for the file to be released.
     let closed = embedded.closed;
     tokio::task::spawn_blocking(move || closed.wait()).await?;
     Ok(())
+}
+
+fn limits(config: &ServeConfig) -> Limits {
+    Limits { trail_max_age: config.trail_max_age, ..Limits::default() }
+}
+
+/// Erases expired trail points in the background until `shutdown` (at once without
+/// `--trail-max-age`); the task holds the store only during a step.
+fn start_sweeper(
+    store: Arc<dyn Store>,
+    max_age: TrailMaxAge,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let store = Arc::downgrade(&store);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = marauder_core::retention::sweep(store, max_age) => {}
+            () = shutdown.cancelled() => {}
+        }
+    })
 }
 
 /// Starts the demo walkers; answers the token that stops the server, cancelled once the
@@ -252,6 +281,7 @@ mod tests {
     fn the_test_config_is_the_flags_defaults_with_the_test_overrides() {
         let config = ServeConfig::for_tests(PathBuf::from("/tmp/x"));
         assert_eq!(config.trail_retention, marauder_core::TRAIL_RETENTION);
+        assert_eq!(config.trail_max_age, TrailMaxAge(None));
         assert_eq!(config.recent_events, marauder_core::RECENT_EVENTS as u64);
         assert_eq!(config.batch_window_ms, marauder_server::BATCH_WINDOW_MS);
         assert_eq!(config.outbox_bytes, marauder_server::OUTBOX_BYTES);

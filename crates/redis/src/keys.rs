@@ -194,6 +194,35 @@ impl Keys {
     pub fn public_positions(&self) -> String {
         format!("{}:{{public}}:pos", self.prefix)
     }
+
+    /// Sorted set, every score 0, of the ids of the players who may have a trail: the walk
+    /// of the erasure of expired points ([`crate::store`]'s `retention`), read by lex range.
+    /// An index: written before a handler's first point of a player, cleared after the
+    /// player's deletion; a listed player without a record is dropped by the walk.
+    pub fn trail_index(&self) -> String {
+        format!("{}:{{trails}}:players", self.prefix)
+    }
+
+    /// Present once every trail stored before [`Keys::trail_index`] existed is listed in it.
+    pub fn trail_index_complete(&self) -> String {
+        format!("{}:{{trails}}:complete", self.prefix)
+    }
+
+    /// The player id of a trail's key ([`Keys::trail`]), if `key` is one.
+    pub fn player_of_trail<'a>(&self, key: &'a str) -> Option<&'a str> {
+        let id = key.strip_prefix(self.prefix.as_str())?.strip_prefix(":p:{")?.strip_suffix("}:trail")?;
+        PlayerId::parse(id).map(|_| id)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The last player id the walk of [`Keys::trail_index`] claimed (absent: a new round),
+    /// shared by every handler so that they split one round between them.
+    pub fn trail_sweep(&self) -> String {
+        format!("{}:{{trails}}:sweep", self.prefix)
+    }
 }
 
 #[cfg(test)]

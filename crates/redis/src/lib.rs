@@ -118,6 +118,7 @@ async fn connect_queueing(
     let keys = Keys::new(&options.prefix);
     let store = Arc::new(RedisStore::new(commands.clone(), keys.clone(), options.trail_retention));
     store.migrate_public_index().await?;
+    store.backfill_trail_index().await?;
     let feed = Arc::new(RedisFeed::new(commands, subscriber, keys, options.recent_events, sink));
     feed.follow_notices().await?;
     Ok(Redis { store, feed })

@@ -3,11 +3,13 @@
 //! where an interruption (Redis lost between two steps) leaves nothing a reader can see:
 //! the map side is the authority on membership, written last on a join and first on a leave.
 //! Sessions and link codes are in [`sessions`], maps and memberships in [`maps`], a map's
-//! places in [`places`].
+//! places in [`places`], the erasure of trail points by age in [`retention`].
 
 mod maps;
 mod places;
+mod retention;
 mod sessions;
+mod trails;
 
 pub(crate) use places::decode_places;
 
@@ -16,9 +18,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use marauder_core::protocol::{Fix, Millis, Place, Visibility};
+use marauder_core::retention::Erased;
 use marauder_core::{
     DeviceId, DeviceRecord, LinkCodeRecord, MapId, MapRecord, PlayerId, PlayerRecord, PublicCursor,
-    SessionId, SessionRecord, Store, StoreError, TokenHash,
+    SessionId, SessionRecord, Store, StoreError, TokenHash, TrailCursor, TrailPage, TrailRange,
 };
 use redis::{AsyncCommands, Script};
 
@@ -114,6 +117,11 @@ impl RedisStore {
         fixes: &[Fix],
         key: &str,
     ) -> Result<Arc<[MapId]>> {
+        // Indexed before its first point here, so the erasure of expired points finds every
+        // trail; a player this handler has written for is in the hints.
+        if !self.hints.lock().unwrap().contains_key(player) {
+            self.index_trail(player).await?;
+        }
         let mut script = self.append_trail.prepare_invoke();
         script
             .key(self.keys.trail(player))
@@ -206,6 +214,8 @@ impl Store for RedisStore {
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
+        // After the trail: interrupted, the walk of the erasure drops it (no record).
+        self.unindex_trail(id).await?;
         Ok(maps)
     }
 
@@ -388,20 +398,24 @@ impl Store for RedisStore {
         self.append_trails_as(player, fixes, &crate::feed::write_key()).await
     }
 
-    async fn trail(&self, player: &PlayerId, since: Option<Millis>, limit: usize) -> Result<Vec<Fix>> {
-        let min = since.map_or("-inf".to_owned(), |ts| format!("({ts}"));
-        let members: Vec<String> = self
-            .conn()
-            .zrangebyscore_limit(self.keys.trail(player), min, "+inf", 0, limit as isize)
-            .await
-            .map_err(store_err)?;
-        members.iter().map(|m| decode_point(m)).collect()
+    async fn trail_page(
+        &self,
+        player: &PlayerId,
+        range: TrailRange,
+        after: Option<TrailCursor>,
+        limit: usize,
+    ) -> Result<TrailPage> {
+        self.read_trail_page(player, range, after, limit).await
     }
 
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
         let members: Vec<String> =
             self.conn().zrange(self.keys.trail(player), -1, -1).await.map_err(store_err)?;
         members.first().map(|m| decode_point(m)).transpose()
+    }
+
+    async fn erase_trails_before(&self, cutoff: Millis, budget: usize) -> Result<Erased> {
+        self.erase_step(cutoff, budget).await
     }
 
     async fn flush(&self) -> Result<()> {

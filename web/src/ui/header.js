@@ -1,5 +1,5 @@
 // The top bar: title, connection state, the "Pause sharing" switch, and the menu of the
-// signed-in player (account and devices, phones, sign out).
+// signed-in player (account and devices, phones, "Download my trail", sign out).
 
 import { h } from './dom.js';
 import { hrefs } from '../router.js';
@@ -14,7 +14,8 @@ const SHARING_TEXT = {
   idle: '',
 };
 
-export function mountHeader(el, { state, onTogglePause, onSignOut }) {
+/** onDownloadTrail(format): 'gpx' or 'geojson', one's own whole trail as a file. */
+export function mountHeader(el, { state, onTogglePause, onSignOut, onDownloadTrail }) {
   const conn = h('span', { class: 'conn-state', 'data-testid': 'conn-state', 'aria-live': 'polite' }, state.conn);
   const connBox = h('span', { class: 'conn', title: 'Live connection' }, h('span', { class: 'sr-only' }, 'Live connection: '), conn);
 
@@ -49,6 +50,15 @@ export function mountHeader(el, { state, onTogglePause, onSignOut }) {
     { class: 'menu', id: 'account-menu', hidden: true },
     item('Your account and devices', { href: hrefs.account(), 'data-testid': 'nav-account', onclick: () => setOpen(false) }),
     item('Phone apps', { href: hrefs.phones(), onclick: () => setOpen(false) }),
+    ...['gpx', 'geojson'].map((format) =>
+      item(`Download my trail (${format === 'gpx' ? 'GPX' : 'GeoJSON'})`, {
+        'data-testid': `download-trail-${format}`,
+        onclick: () => {
+          setOpen(false);
+          onDownloadTrail?.(format);
+        },
+      }),
+    ),
     item('Sign out', {
       'data-testid': 'sign-out',
       onclick: () => {

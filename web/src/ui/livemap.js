@@ -1,8 +1,9 @@
 // The live map (#/map/<id>): markers from the WebSocket snapshot and events, trails from
 // REST then extended live, the member panel (a bottom sheet on phones), the owner's settings
-// (mapadmin.js), the map's places (places.js) and its happenings (happenings.js), and a view
-// that keeps oneself and newcomers in sight until the user moves the map. Leaves the map,
-// saying why, when one is removed or the map is deleted.
+// (mapadmin.js), the map's places (places.js) and its happenings (happenings.js), replay
+// (replay.js: live messages held meanwhile, applied on leaving it), and a view that keeps
+// oneself and newcomers in sight until the user moves the map. Leaves the map, saying why,
+// when one is removed or the map is deleted.
 
 import { h } from './dom.js';
 import { MapView } from '../map.js';
@@ -13,6 +14,7 @@ import { createMapAdmin } from './mapadmin.js';
 import { createTrailLoader } from './trails.js';
 import { createPlaces } from './places.js';
 import { createHappenings } from './happenings.js';
+import { createReplay } from './replay.js';
 import { hrefs } from '../router.js';
 import * as store from '../store.js';
 
@@ -31,6 +33,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
   let tick = null;
   let raf = 0;
   let hintDismissed = false;
+  let resetNext = false; // the next snapshot follows a dropped replay buffer: treat it as a reset
   const dirtyTrails = new Set();
 
   // ---- DOM -------------------------------------------------------------------------
@@ -95,6 +98,15 @@ export function mountLiveMap(root, ctx, { mapId }) {
     onFocus: () => window.matchMedia('(max-width: 700px)').matches && setPanelOpen(false),
   });
   const happenings = createHappenings(ctx, { mapId, me, mapName: () => ms?.name ?? 'The map' });
+  const replay = createReplay(ctx, {
+    mapId,
+    me,
+    getMap: () => (disposed ? null : ms),
+    getView: () => view,
+    label: (pid) => ({ name: ms?.members[pid]?.name ?? '?', tag: members.tags.get(pid) }),
+    onEnter: enterReplay,
+    onLeave: backToLive,
+  });
   const fitBtn = h('button', { type: 'button', class: 'btn', onclick: fitEveryone }, 'Show everyone');
   const leaveBtn = h('button', { type: 'button', class: 'btn btn-danger', onclick: onLeave }, 'Leave map');
   // In tab order the map's own actions come before a long member list.
@@ -102,7 +114,8 @@ export function mountLiveMap(root, ctx, { mapId }) {
   const panelBody = h('div', { class: 'panel-body', id: 'panel-body' }, title, meta, loadError, retry, joinBtn, actions, admin.section, inviteSlot, happenings.section, places.section, members.el);
   const toggle = h('button', { type: 'button', class: 'panel-toggle', 'aria-expanded': 'false', 'aria-controls': 'panel-body', onclick: () => setPanelOpen(!panel.classList.contains('open')) }, 'Members');
   const panel = h('aside', { class: 'panel', 'aria-label': 'Map and members' }, toggle, panelBody);
-  root.replaceChildren(h('div', { class: 'screen-live' }, h('div', { class: 'map-wrap' }, mapEl, placeHint, places.card, followBtn), panel));
+  const mapWrap = h('div', { class: 'map-wrap' }, mapEl, placeHint, places.card, followBtn, replay.button, replay.bar);
+  root.replaceChildren(h('div', { class: 'screen-live' }, mapWrap, panel));
 
   // Toasts go just under the header (styles.css), whose height varies with its contents.
   const topbar = document.getElementById('topbar');
@@ -155,15 +168,16 @@ export function mountLiveMap(root, ctx, { mapId }) {
     if (!view) {
       view = new MapView(mapEl, config, {
         onClick: (lat, lon) => {
-          if (places.onMapClick(lat, lon)) return;
+          if (replay.active || places.onMapClick(lat, lon)) return;
           if (state.sharing.mode === 'click') ctx.sharing.place(lat, lon);
         },
         onTileError: () => ctx.toast('Map tiles could not be loaded: showing plain parchment.', { kind: 'info' }),
         onFollowChange: (on) => (followBtn.hidden = on),
-        obstacles: () => [panel, placeHint, places.card],
+        obstacles: () => [panel, placeHint, places.card, replay.bar],
       });
       places.attach(view);
     }
+    replay.button.hidden = replay.active;
     onSharingChange();
     renderMembers();
     ctx.live.follow(mapId);
@@ -228,7 +242,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
 
   function drawPlayer(pid) {
     const pos = ms.positions[pid];
-    if (!pos || !view) return;
+    if (!pos || !view || replay.active) return;
     const name = ms.members[pid]?.name ?? pos.name ?? '?';
     view.upsertPlayer(pid, { name, tag: members.tags.get(pid), lat: pos.lat, lon: pos.lon, self: pid === me, ts: pos.ts });
     view.setStale(pid, Date.now() - pos.ts > STALE_MS);
@@ -241,7 +255,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
 
   function flushTrails() {
     raf = 0;
-    if (disposed || !view) return;
+    if (disposed || !view || replay.active) return; // drawn on leaving replay
     for (const pid of dirtyTrails) view.setTrail(pid, ms.trails[pid] || [], pid === me);
     dirtyTrails.clear();
   }
@@ -249,7 +263,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
   const everyone = () => Object.values(ms.positions).map((p) => [p.lat, p.lon]);
 
   function maybeFit() {
-    if (fitted || !view) return;
+    if (fitted || !view || replay.active) return;
     const pts = everyone();
     if (!pts.length) return;
     view.fitTo(pts);
@@ -277,7 +291,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
   /** A member seen for the first time while the view is the app's: bring everyone in. */
   function keepNewcomerInSight(pid) {
     const pos = ms.positions[pid];
-    if (!fitted || !view || !pos || pid === me || !view.following) return;
+    if (!fitted || !view || !pos || pid === me || !view.following || replay.active) return;
     if (!view.inSight([pos.lat, pos.lon])) view.fitTo(everyone());
   }
 
@@ -297,6 +311,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
     if (!ms) return;
     members.render(ms, isOwner());
     const now = Date.now();
+    if (replay.active) return;
     for (const [pid, pos] of Object.entries(ms.positions)) view?.setStale(pid, now - pos.ts > STALE_MS);
   }
 
@@ -356,7 +371,11 @@ export function mountLiveMap(root, ctx, { mapId }) {
 
   // ---- live messages -------------------------------------------------------------
   function onSnapshot(msg) {
-    if (!ms || !view || msg.map !== mapId) return;
+    if (!ms || !view || msg.map !== mapId || replay.holdSnapshot(msg)) return;
+    if (resetNext) {
+      resetNext = false;
+      msg = { ...msg, reset: true };
+    }
     const removed = store.applySnapshot(ms, msg);
     // Read after the snapshot: a place added before it has no event to come, and the
     // events after it apply on top of whatever the read saw (places.js).
@@ -432,7 +451,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
   }
 
   function onEvents(map, events) {
-    if (!ms || !view || map !== mapId) return;
+    if (!ms || !view || map !== mapId || replay.holdEvents(events)) return;
     let membersChanged = false;
     for (const ev of events) {
       if (gone) return;
@@ -443,6 +462,33 @@ export function mountLiveMap(root, ctx, { mapId }) {
     if (membersChanged) renderMembers();
     else updateSeen();
     maybeFit();
+  }
+
+  // ---- replay ----------------------------------------------------------------------
+  function enterReplay() {
+    places.stop();
+    mapWrap.classList.add('replaying');
+    view.clearAll();
+    if (window.matchMedia('(max-width: 700px)').matches) setPanelOpen(false);
+  }
+
+  /** Live again, exactly where the socket is: what it sent meanwhile applied in seq order. */
+  function backToLive({ snapshot, events, overflowed }) {
+    mapWrap.classList.remove('replaying');
+    if (disposed || !ms || !view) return;
+    for (const pid of Object.keys(ms.positions)) drawPlayer(pid);
+    for (const pid of Object.keys(ms.trails)) markTrail(pid);
+    if (snapshot) onSnapshot(snapshot);
+    if (events.length) onEvents(mapId, events);
+    if (overflowed) {
+      // too much came to hold: a fresh snapshot instead, with everything read again
+      resetNext = true;
+      ctx.live.follow(mapId);
+    }
+    updateSeen();
+    // the replay's view was the app's choice, not the user's: show everyone where they are now
+    if (view.following && Object.keys(ms.positions).length) view.fitTo(everyone());
+    view.scheduleLayout();
   }
 
   function onUnsubscribed(map, reason) {
@@ -471,6 +517,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
     onSharingChange,
     cleanup() {
       disposed = true;
+      replay.destroy();
       headerWatch?.disconnect();
       places.destroy();
       document.body.style.removeProperty('--map-top');

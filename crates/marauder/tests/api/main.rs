@@ -21,5 +21,7 @@ mod places_across;
 mod players;
 mod public_maps;
 mod rename;
+mod retention;
 mod sessions;
+mod trail_files;
 mod web;

@@ -12,6 +12,7 @@ mod proxy;
 mod retries;
 mod servers;
 mod sessions;
+mod trail_index;
 
 use marauder_core::protocol::Visibility;
 use marauder_core::protocol::{Fix, PlayerLocation};

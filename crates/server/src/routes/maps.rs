@@ -3,8 +3,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use marauder_core::TrailRange;
 use marauder_core::protocol::{
     CreateMap, JoinMap, Locations, MapCreated, MapDetail, MapPreview, PublicMaps, Trail,
 };
@@ -13,6 +15,8 @@ use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, OptionalJsonBody, Params};
 use crate::limits::{ClientAddr, Creation};
 use crate::state::AppState;
+
+use super::trail_files::{self, Format, Heading};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -200,16 +204,22 @@ async fn locations(
     path = "/api/v1/maps/{id}/trails/{player}",
     tag = "maps",
     operation_id = "trail",
-    summary = "A member's previous locations, oldest first (members only)",
+    summary = "A member's previous locations, oldest first, as JSON, GPX or GeoJSON (members only)",
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "the map's id"),
         ("player" = String, Path, description = "a member's id"),
         ("since" = Option<i64>, Query, description = "only points with `ts` greater than this (ms)"),
+        ("until" = Option<i64>, Query, description = "only points with `ts` at most this (ms); below `since`: no point"),
         ("limit" = Option<u32>, Query, description = "the oldest n of those, 1 to 1000 (default 1000)"),
+        ("format" = Option<String>, Query, description = "`json` (default), `gpx` (GPX 1.1) or `geojson` (RFC 7946)"),
     ),
     responses(
-        (status = 200, body = Trail),
+        (status = 200, description = "the trail, in the `format` asked", content(
+            (Trail = "application/json"),
+            (String = "application/gpx+xml"),
+            (String = "application/geo+json"),
+        )),
         (status = 400, description = "`bad_request`: an unknown or malformed query parameter"),
         (status = 403, description = "`forbidden`: not a member"),
         (status = 404, description = "`not_found`: no such map, or the player is not a member"),
@@ -219,9 +229,16 @@ async fn trail(
     State(state): State<AppState>,
     Auth(player): Auth,
     Path((id, of)): Path<(String, String)>,
-    params: Params,
-) -> Result<Json<Trail>, ApiError> {
-    let since = params.parse("since")?;
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let params = Params::from_uri(&uri, &["since", "until", "limit", "format"])?;
+    let range = TrailRange { since: params.parse("since")?, until: params.parse("until")? };
     let limit = params.parse("limit")?;
-    Ok(Json(state.app.trail(&player, &id, &of, since, limit).await?))
+    let format = Format::parse(params.text("format"))?;
+    let trail = state.app.trail(&player, &id, &of, range, limit).await?;
+    if format == Format::Json {
+        return Ok(Json(trail).into_response());
+    }
+    let body = trail_files::encode(format, &Heading { player: &trail.player, name: None }, &trail.points);
+    Ok((format.headers(&trail.player), body).into_response())
 }

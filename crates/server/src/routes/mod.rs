@@ -8,10 +8,12 @@ mod locations;
 mod maps;
 mod metrics;
 mod openapi;
+mod own_trail;
 mod phones;
 mod places;
 mod players;
 mod sessions;
+mod trail_files;
 pub mod web;
 pub mod ws;
 
@@ -22,6 +24,7 @@ use crate::state::AppState;
 pub fn api(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(players::router())
+        .merge(own_trail::router())
         .merge(sessions::router())
         .merge(devices::router())
         .merge(phones::router())

@@ -50,6 +50,7 @@ pub fn router() -> Router<AppState> {
         super::players::rename,
         super::players::delete_me,
         super::players::public,
+        super::own_trail::own_trail,
         super::sessions::create_link_code,
         super::sessions::redeem,
         super::sessions::list,
