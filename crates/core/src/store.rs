@@ -440,6 +440,7 @@ pub trait Store: Send + Sync + 'static {
         let range = TrailRange { since, until: None };
         Ok(self.trail_page(player, range, None, limit).await?.points)
     }
+
     /// The points of `range` that come after `after` (from the start of the range without
     /// it) in the trail's order (`ts`, then [`TrailCursor::tie`]), at most `limit`, with the
     /// cursor of the last one: reading on from it neither skips nor repeats a point, even
