@@ -192,10 +192,6 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    pub fn from_parts(parts: &Parts, allowed: &[&str]) -> Result<Params, ApiError> {
-        Params::from_uri(&parts.uri, allowed)
-    }
-
     pub fn from_uri(uri: &axum::http::Uri, allowed: &[&str]) -> Result<Params, ApiError> {
         let Query(params) = Query::<HashMap<String, String>>::try_from_uri(uri)
             .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
@@ -214,14 +210,6 @@ impl Params {
             .get(name)
             .map(|raw| raw.parse().map_err(|_| ApiError::bad_request(format!("{name}: must be an integer"))))
             .transpose()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Params::from_parts(parts, &["since", "limit"])
     }
 }
 
