@@ -63,8 +63,7 @@ pub struct Options {
     pub trail_commit_interval: Duration,
     /// Trail points that may wait in memory for their commit; past it, senders wait.
     pub max_pending_points: usize,
-    /// redb's page cache. Its default (1 GiB) would hold every trail page ever written; the
-    /// OS page cache serves re-reads of older ones.
+    /// redb's page cache ([`STORE_CACHE_MIB`]).
     pub cache_bytes: usize,
     /// What the feed may keep in memory ([`FeedLimits`]).
     pub feed: FeedLimits,
@@ -89,6 +88,15 @@ pub const FEED_MAX_MAPS: usize = 50_000;
 pub const FEED_MAX_EVENTS: usize = 500_000;
 pub const FEED_IDLE_SECS: u64 = 300;
 
+/// redb's page cache, in MiB: what the store's memory grows to as it holds more trail points
+/// (every page a commit writes enters it). redb's own default (1 GiB) made a server's memory
+/// grow with its trail points until it held a gigabyte of them; past the hot pages (the ends
+/// of the trails being appended to, the tables of players, sessions and maps) the OS page
+/// cache serves re-reads as well. With 16 MiB (and the binary's `malloc_trim`) a server that
+/// stored a million points holds ~20 MiB more than one that stored ten thousand, instead of
+/// ~113 MiB with 64 (BENCHMARKS.md, "Trail memory").
+pub const STORE_CACHE_MIB: usize = 16;
+
 impl Default for FeedLimits {
     fn default() -> Self {
         FeedLimits {
@@ -105,7 +113,7 @@ impl Default for Options {
             trail_retention: marauder_core::TRAIL_RETENTION,
             recent_events: marauder_core::RECENT_EVENTS,
             trail_commit_interval: Duration::from_millis(100),
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: STORE_CACHE_MIB << 20,
             max_pending_points: 100_000,
             feed: FeedLimits::default(),
         }

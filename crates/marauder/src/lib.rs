@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod process;
 pub mod simulate;
+mod trim;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -79,6 +80,10 @@ pub struct ServeConfig {
     /// Embedded store: a map unused for this many seconds leaves memory.
     #[arg(long, env = "MARAUDER_FEED_IDLE_SECS", default_value_t = marauder_embedded::FEED_IDLE_SECS)]
     pub feed_idle_secs: u64,
+    /// Embedded store: the database's page cache in MiB, the bulk of the memory the stored
+    /// data costs (the OS page cache holds the rest of the file).
+    #[arg(long, env = "MARAUDER_STORE_CACHE_MIB", default_value_t = marauder_embedded::STORE_CACHE_MIB, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
+    pub store_cache_mib: usize,
     /// A request's line and headers must arrive within this many ms; a keep-alive
     /// connection idle for as long is closed.
     #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -199,6 +204,7 @@ pub async fn run(
         true => with_demo(format!("http://{}", listener.local_addr()?), shutdown),
         false => shutdown,
     };
+    trim::start(shutdown.clone());
     if !config.redis.is_empty() {
         let redis = marauder_redis::connect(&config.redis_options(), sink)
             .await
@@ -218,6 +224,7 @@ pub async fn run(
             max_events: config.feed_max_events,
             idle: Duration::from_secs(config.feed_idle_secs),
         },
+        cache_bytes: config.store_cache_mib << 20,
         ..Default::default()
     };
     let embedded = marauder_embedded::open(&config.data_dir, options, sink)
@@ -287,6 +294,7 @@ mod tests {
         assert_eq!(config.outbox_bytes, marauder_server::OUTBOX_BYTES);
         assert_eq!(config.max_connections, marauder_server::MAX_CONNECTIONS);
         assert_eq!(config.feed_max_maps, marauder_embedded::FEED_MAX_MAPS);
+        assert_eq!(config.store_cache_mib, marauder_embedded::STORE_CACHE_MIB);
         assert_eq!(config.guess_burst, marauder_server::GUESS_BURST);
         assert_eq!((config.listen.as_str(), config.tiles.as_str()), ("127.0.0.1:0", "none"));
         assert_eq!((config.limits, config.redis.len(), config.demo), (Switch::Off, 0, false));
