@@ -37,8 +37,9 @@ pub struct ServeConfig {
     /// Events kept per map for `since` resume (at least 1000).
     #[arg(long, env = "MARAUDER_RECENT_EVENTS", default_value_t = marauder_core::RECENT_EVENTS as u64, value_parser = clap::value_parser!(u64).range(1000..))]
     pub recent_events: u64,
-    /// How long a map's events are collected before they are sent as one frame, in ms
-    /// (BENCHMARKS.md has the measured trade-off between CPU and latency).
+    /// How long a busy map's events are collected before they are sent as one frame, in ms;
+    /// the first event after a quiet window goes at once, and under load the window grows
+    /// up to 8 times (BENCHMARKS.md has the measured trade-off between CPU and latency).
     #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = marauder_server::BATCH_WINDOW_MS)]
     pub batch_window_ms: u64,
     /// Bytes a WebSocket may have queued before its slowest subscription is dropped (`slow`).
@@ -84,6 +85,10 @@ pub struct ServeConfig {
     /// data costs (the OS page cache holds the rest of the file).
     #[arg(long, env = "MARAUDER_STORE_CACHE_MIB", default_value_t = marauder_embedded::STORE_CACHE_MIB, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65536))]
     pub store_cache_mib: usize,
+    /// Every this many seconds, memory the allocator holds free is handed back to the OS
+    /// (glibc's `malloc_trim`); 0 never does.
+    #[arg(long, env = "MARAUDER_MALLOC_TRIM_SECS", default_value_t = trim::INTERVAL_SECS)]
+    pub malloc_trim_secs: u64,
     /// A request's line and headers must arrive within this many ms; a keep-alive
     /// connection idle for as long is closed.
     #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
@@ -204,7 +209,7 @@ pub async fn run(
         true => with_demo(format!("http://{}", listener.local_addr()?), shutdown),
         false => shutdown,
     };
-    trim::start(shutdown.clone());
+    trim::start(Duration::from_secs(config.malloc_trim_secs), shutdown.clone());
     if !config.redis.is_empty() {
         let redis = marauder_redis::connect(&config.redis_options(), sink)
             .await
@@ -295,6 +300,7 @@ mod tests {
         assert_eq!(config.max_connections, marauder_server::MAX_CONNECTIONS);
         assert_eq!(config.feed_max_maps, marauder_embedded::FEED_MAX_MAPS);
         assert_eq!(config.store_cache_mib, marauder_embedded::STORE_CACHE_MIB);
+        assert_eq!(config.malloc_trim_secs, trim::INTERVAL_SECS);
         assert_eq!(config.guess_burst, marauder_server::GUESS_BURST);
         assert_eq!((config.listen.as_str(), config.tiles.as_str()), ("127.0.0.1:0", "none"));
         assert_eq!((config.limits, config.redis.len(), config.demo), (Switch::Off, 0, false));

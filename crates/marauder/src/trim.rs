@@ -12,16 +12,17 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-/// How often the allocator's free pages are handed back.
-const INTERVAL: Duration = Duration::from_secs(10);
+/// How often the allocator's free pages are handed back, by default (`--malloc-trim-secs`).
+pub const INTERVAL_SECS: u64 = 10;
 
-/// Trims every [`INTERVAL`] until `shutdown`; nothing on allocators other than glibc's.
-pub fn start(shutdown: CancellationToken) {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+/// Trims every `every` until `shutdown` (never if it is zero); nothing on allocators other
+/// than glibc's.
+pub fn start(every: Duration, shutdown: CancellationToken) {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || every.is_zero() {
         return;
     }
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(INTERVAL);
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await; // The first tick is now: nothing to give back yet.
         loop {

@@ -11,12 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use marauder_core::{Notice, Player, PlayerId, SessionId};
-use tokio_util::sync::CancellationToken;
+
+use crate::outbox::{Outbox, Stop};
 
 #[derive(Default)]
 pub struct Connections {
     players: Mutex<HashMap<PlayerId, PlayerSockets>>,
     next: AtomicU64,
+    /// The server is shutting down: every socket, and any registered from now on, stops.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 struct PlayerSockets {
@@ -28,8 +31,8 @@ struct Socket {
     id: u64,
     /// The session whose token opened it (`None`: not opened by a token).
     session: Option<SessionId>,
-    deleted: CancellationToken,
-    revoked: CancellationToken,
+    /// Where its session hears that it must end.
+    outbox: Arc<Outbox>,
 }
 
 /// A registered socket; dropping it unregisters.
@@ -37,10 +40,8 @@ pub struct Registration {
     connections: Arc<Connections>,
     player: PlayerId,
     id: u64,
-    /// Fires when the player is deleted.
-    pub deleted: CancellationToken,
-    /// Fires when the session that opened the socket is revoked.
-    pub revoked: CancellationToken,
+    /// The socket's outgoing queue, which also carries why it must end ([`Stop`]).
+    pub outbox: Arc<Outbox>,
     /// The player's current name, shared by its sockets on this handler.
     pub name: Arc<NameCell>,
 }
@@ -85,9 +86,15 @@ impl NameCell {
 }
 
 impl Connections {
-    /// Registers a socket of `player` (opened by `player.session`), unless the player already
-    /// has `cap` of them. The first socket of a player brings its name; later ones share it.
-    pub fn register(self: &Arc<Self>, player: &Player, cap: usize) -> Option<Registration> {
+    /// Registers a socket of `player` (opened by `player.session`) with its outgoing queue,
+    /// unless the player already has `cap` of them. The first socket of a player brings its
+    /// name; later ones share it.
+    pub fn register(
+        self: &Arc<Self>,
+        player: &Player,
+        cap: usize,
+        outbox: Arc<Outbox>,
+    ) -> Option<Registration> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut players = self.players.lock().unwrap();
         let entry = players.entry(player.id.clone()).or_insert_with(|| PlayerSockets {
@@ -100,18 +107,16 @@ impl Connections {
             }
             return None;
         }
-        let socket = Socket {
-            id,
-            session: player.session.clone(),
-            deleted: CancellationToken::new(),
-            revoked: CancellationToken::new(),
-        };
+        // Checked under the lock `stop_all` takes: a socket registered after it stops at once.
+        if self.closing.load(Ordering::Acquire) {
+            outbox.stop(Stop::Shutdown);
+        }
+        let socket = Socket { id, session: player.session.clone(), outbox: outbox.clone() };
         let registration = Registration {
             connections: self.clone(),
             player: player.id.clone(),
             id,
-            deleted: socket.deleted.clone(),
-            revoked: socket.revoked.clone(),
+            outbox,
             name: entry.name.clone(),
         };
         entry.sockets.push(socket);
@@ -122,7 +127,16 @@ impl Connections {
     /// Ends every socket of the player (deleted).
     pub fn end_all(&self, player: &PlayerId) {
         if let Some(entry) = self.players.lock().unwrap().get(player) {
-            entry.sockets.iter().for_each(|socket| socket.deleted.cancel());
+            entry.sockets.iter().for_each(|socket| socket.outbox.stop(Stop::Deleted));
+        }
+    }
+
+    /// Ends every socket, and any registered from now on (the server is shutting down).
+    pub fn stop_all(&self) {
+        let players = self.players.lock().unwrap();
+        self.closing.store(true, Ordering::Release);
+        for socket in players.values().flat_map(|entry| &entry.sockets) {
+            socket.outbox.stop(Stop::Shutdown);
         }
     }
 
@@ -130,7 +144,7 @@ impl Connections {
     pub fn end_session(&self, player: &PlayerId, session: &SessionId) {
         if let Some(entry) = self.players.lock().unwrap().get(player) {
             let opened_by = |socket: &&Socket| socket.session.as_ref() == Some(session);
-            entry.sockets.iter().filter(opened_by).for_each(|socket| socket.revoked.cancel());
+            entry.sockets.iter().filter(opened_by).for_each(|socket| socket.outbox.stop(Stop::Revoked));
         }
     }
 
@@ -170,6 +184,10 @@ impl Drop for Registration {
 mod tests {
     use super::*;
 
+    fn outbox() -> Arc<Outbox> {
+        Outbox::new(1024)
+    }
+
     fn player(id: &str, name: &str, session: Option<&str>) -> Player {
         Player {
             id: PlayerId::parse(id).unwrap(),
@@ -184,31 +202,48 @@ mod tests {
         let laptop = player("ppppppppppppppp1", "Ron", Some("ssssssssssssss01"));
         let phone = player("ppppppppppppppp1", "Ron", Some("ssssssssssssss02"));
         let other = player("ppppppppppppppp2", "Ginny", Some("ssssssssssssss01"));
-        let (a, b) = (connections.register(&laptop, 16).unwrap(), connections.register(&laptop, 16).unwrap());
-        let c = connections.register(&phone, 16).unwrap();
-        let d = connections.register(&other, 16).unwrap();
+        let (a, b) = (
+            connections.register(&laptop, 16, outbox()).unwrap(),
+            connections.register(&laptop, 16, outbox()).unwrap(),
+        );
+        let c = connections.register(&phone, 16, outbox()).unwrap();
+        let d = connections.register(&other, 16, outbox()).unwrap();
         let session = laptop.session.clone().unwrap();
         connections.apply(&Notice::SessionRevoked { player: laptop.id.clone(), session });
-        let revoked = [&a, &b, &c, &d].map(|r| r.revoked.is_cancelled());
-        assert_eq!(revoked, [true, true, false, false], "only the laptop session's two sockets");
-        assert!([&a, &b, &c, &d].iter().all(|r| !r.deleted.is_cancelled()));
+        let stopped = |all: [&Registration; 4]| all.map(|r| r.outbox.stopped());
+        let revoked = Some(Stop::Revoked);
+        assert_eq!(stopped([&a, &b, &c, &d]), [revoked, revoked, None, None], "the laptop session's two");
         connections.apply(&Notice::PlayerDeleted { player: laptop.id.clone() });
-        let deleted = [&a, &b, &c, &d].map(|r| r.deleted.is_cancelled());
-        assert_eq!(deleted, [true, true, true, false], "every socket of the player, no one else's");
-        assert!(!c.revoked.is_cancelled(), "a deletion is not a revocation");
+        assert_eq!(
+            stopped([&a, &b, &c, &d]),
+            [revoked, revoked, Some(Stop::Deleted), None],
+            "every socket of the player, no one else's; the first reason stays"
+        );
+    }
+
+    #[test]
+    fn shutting_down_stops_every_socket_and_any_registered_after() {
+        let connections = Arc::new(Connections::default());
+        let a = connections.register(&player("ppppppppppppppp1", "Ron", None), 16, outbox()).unwrap();
+        let b = connections.register(&player("ppppppppppppppp2", "Ginny", None), 16, outbox()).unwrap();
+        assert_eq!([&a, &b].map(|r| r.outbox.stopped()), [None, None]);
+        connections.stop_all();
+        assert_eq!([&a, &b].map(|r| r.outbox.stopped()), [Some(Stop::Shutdown); 2]);
+        let late = connections.register(&player("ppppppppppppppp3", "Luna", None), 16, outbox()).unwrap();
+        assert_eq!(late.outbox.stopped(), Some(Stop::Shutdown));
     }
 
     #[test]
     fn the_cap_counts_a_players_sockets_and_frees_on_drop() {
         let connections = Arc::new(Connections::default());
         let ron = player("ppppppppppppppp1", "Ron", None);
-        let first = connections.register(&ron, 2).unwrap();
-        let _second = connections.register(&ron, 2).unwrap();
-        assert!(connections.register(&ron, 2).is_none());
-        assert!(connections.register(&player("ppppppppppppppp2", "G", None), 2).is_some());
+        let first = connections.register(&ron, 2, outbox()).unwrap();
+        let _second = connections.register(&ron, 2, outbox()).unwrap();
+        assert!(connections.register(&ron, 2, outbox()).is_none());
+        assert!(connections.register(&player("ppppppppppppppp2", "G", None), 2, outbox()).is_some());
         drop(first);
-        assert!(connections.register(&ron, 2).is_some());
-        assert!(connections.register(&player("ppppppppppppppp3", "H", None), 0).is_none());
+        assert!(connections.register(&ron, 2, outbox()).is_some());
+        assert!(connections.register(&player("ppppppppppppppp3", "H", None), 0, outbox()).is_none());
         assert!(connections.name(&PlayerId::parse("ppppppppppppppp3").unwrap()).is_none(), "no entry left");
     }
 
@@ -216,8 +251,8 @@ mod tests {
     fn a_players_sockets_share_one_name_until_the_last_goes() {
         let connections = Arc::new(Connections::default());
         let ron = player("ppppppppppppppp1", "Ron", None);
-        let a = connections.register(&ron, 16).unwrap();
-        let b = connections.register(&player("ppppppppppppppp1", "stale", None), 16).unwrap();
+        let a = connections.register(&ron, 16, outbox()).unwrap();
+        let b = connections.register(&player("ppppppppppppppp1", "stale", None), 16, outbox()).unwrap();
         let (mut seen_a, mut seen_b) = (a.name.version(), b.name.version());
         assert_eq!(a.name.changed(&mut seen_a), None);
         assert_eq!(connections.name(&ron.id).unwrap().set("Ronald"), "Ron", "the first socket's name");
@@ -227,7 +262,7 @@ mod tests {
         connections.apply(&Notice::Renamed { player: ron.id.clone(), name: "Won-Won".into() });
         assert_eq!(b.name.changed(&mut seen_b).as_deref(), Some("Won-Won"), "a notice from any handler");
         drop((a, b));
-        let c = connections.register(&player("ppppppppppppppp1", "Ronnie", None), 16).unwrap();
+        let c = connections.register(&player("ppppppppppppppp1", "Ronnie", None), 16, outbox()).unwrap();
         assert_eq!(c.name.set("x"), "Ronnie", "a new first socket brings its own name");
     }
 }

@@ -1,6 +1,7 @@
 //! The local fan-out: for each map with subscribers on this handler, collect the events the
 //! feed delivers for a short window, encode them once as one `events` frame, and queue that
-//! same frame (a shared handle, no copy) on every subscriber's [`Outbox`].
+//! same frame (a shared handle, no copy) on every subscriber's [`Outbox`]. The window adapts:
+//! the first event after a quiet window goes out at once, later ones wait for their window.
 //!
 //! A subscriber whose outbox is full is dropped from the map and told `slow`; it never
 //! makes the server buffer more. The hub knows nothing of HTTP, sockets or backends.
@@ -145,14 +146,29 @@ impl Hub {
         topic.map_or(0, |t| t.state.lock().unwrap().subscribers.len())
     }
 
+    /// Runs while the map is loud. It starts with the first event after a quiet window: that
+    /// event goes out at once (after one yield, so events delivered in the same instant share
+    /// its frame), and the events that follow are collected for a window each, one frame per
+    /// window. So a quiet map's events wait for nothing, and a loud one's frames carry what a
+    /// window brings (`--batch-window-ms`); the loop ends after a window with nothing to send.
+    ///
+    /// A loud map's window also adapts to the load: when the window's timer fires late (the
+    /// workers are too busy to run it on time, so they are behind with the frames too), the
+    /// window doubles, up to [`MAX_WINDOW_FACTOR`] times the configured one, so the same
+    /// events take fewer, larger frames; while timers fire on time it shrinks back by half the
+    /// configured window per flush.
     async fn flush_loop(self: Arc<Self>, topic: Arc<Topic>) {
-        loop {
-            tokio::time::sleep(self.window).await;
-            if !self.flush(&topic) {
-                self.remove_if_idle(&topic);
-                return;
-            }
+        tokio::task::yield_now().await;
+        let mut sent = self.flush(&topic);
+        let mut window = self.window;
+        while sent {
+            let due = tokio::time::Instant::now() + window;
+            tokio::time::sleep_until(due).await;
+            let late = tokio::time::Instant::now().saturating_duration_since(due);
+            sent = self.flush(&topic);
+            window = next_window(window, late, self.window);
         }
+        self.remove_if_idle(&topic);
     }
 
     /// Sends what is pending as one batch; `false` (and the topic marked idle) when nothing
@@ -197,6 +213,21 @@ impl Hub {
             }
         }
         true
+    }
+}
+
+/// How far a loud map's window may grow under load, as a multiple of the configured one:
+/// 8 × 10 ms keeps the added latency within the reference benchmark's 250 ms p99 budget.
+pub const MAX_WINDOW_FACTOR: u32 = 8;
+
+/// The window after a flush whose timer fired `late`: doubled when the lateness says the
+/// workers are behind (a quarter of the window or more), else back towards `base` by half
+/// of it.
+fn next_window(window: Duration, late: Duration, base: Duration) -> Duration {
+    if late >= window / 4 {
+        (window * 2).min(base * MAX_WINDOW_FACTOR)
+    } else {
+        window.saturating_sub(base / 2).max(base)
     }
 }
 
@@ -275,6 +306,62 @@ mod tests {
         assert!(Arc::ptr_eq(&got_a[0], &got_b[0]), "the same batch, not a copy");
         assert_eq!((got_a[0].first_seq(), got_a[0].last_seq()), (1, 3));
         assert!(got_a[0].frame.as_str().starts_with(r#"{"type":"events","map":"m","events":[{"seq":1,"#));
+    }
+
+    /// The clock is paused: it moves only when every task waits on it, so "at once" is
+    /// exactly no time and a window is exactly its length.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_maps_event_goes_at_once_and_a_loud_maps_wait_for_their_window() {
+        let window = Duration::from_millis(10);
+        let hub = Hub::new(window);
+        let map = MapId::parse("m").unwrap();
+        let outbox = Outbox::new(1 << 20);
+        let _sub = hub.subscribe(&map, outbox.clone());
+        let start = tokio::time::Instant::now();
+        hub.deliver(&map, joined(1));
+        hub.deliver(&map, joined(2));
+        outbox.ready().await;
+        assert_eq!(start.elapsed(), Duration::ZERO, "the first events after a quiet spell wait for nothing");
+        let runs = |outbox: &Outbox| {
+            batches(outbox).iter().map(|b| (b.first_seq(), b.last_seq())).collect::<Vec<_>>()
+        };
+        assert_eq!(runs(&outbox), [(1, 2)], "delivered in the same instant: one frame");
+
+        hub.deliver(&map, joined(3));
+        hub.deliver(&map, joined(4));
+        outbox.ready().await;
+        assert_eq!(start.elapsed(), window, "while the map is loud, a frame per window");
+        assert_eq!(runs(&outbox), [(3, 4)]);
+
+        // A window with nothing to send ends the loud spell: the next event goes at once.
+        tokio::time::sleep(window * 3).await;
+        let quiet_again = tokio::time::Instant::now();
+        hub.deliver(&map, joined(5));
+        outbox.ready().await;
+        assert_eq!(quiet_again.elapsed(), Duration::ZERO);
+        assert_eq!(runs(&outbox), [(5, 5)]);
+    }
+
+    #[test]
+    fn a_loud_maps_window_doubles_while_timers_run_late_and_shrinks_back_when_they_do_not() {
+        let ms = Duration::from_millis;
+        let base = ms(10);
+        assert_eq!(next_window(base, ms(0), base), base, "on time: the configured window");
+        assert_eq!(next_window(base, ms(2), base), base, "a little late is on time");
+        assert_eq!(next_window(base, ms(3), base), ms(20), "a quarter of the window late: doubled");
+        let mut window = base;
+        for _ in 0..10 {
+            window = next_window(window, ms(1000), base);
+        }
+        assert_eq!(window, ms(80), "never past the cap");
+        let shrinking: Vec<_> = (0..4)
+            .map(|_| {
+                window = next_window(window, ms(0), base);
+                window
+            })
+            .collect();
+        assert_eq!(shrinking, [ms(75), ms(70), ms(65), ms(60)], "back by half the base a flush");
+        assert_eq!(next_window(ms(12), ms(0), base), base, "never below the configured window");
     }
 
     #[test]

@@ -129,6 +129,12 @@ pub async fn serve(
     };
     let sessions = state.sessions.clone();
     let config = state.config.clone();
+    // Sessions hear of the shutdown through their outboxes (`outbox::Stop`), not the token.
+    let (sockets, stopping) = (state.connections.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        sockets.stop_all();
+    });
     let router = router(state);
     let connections = TaskTracker::new();
     listener::accept(listener, router, &config, shutdown, connections.clone()).await;

@@ -37,7 +37,7 @@ use crate::connections::Registration;
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::hub::{self, Batch};
-use crate::outbox::{Outbox, Outgoing};
+use crate::outbox::{Outbox, Outgoing, Stop};
 use crate::session::cut::cut;
 use crate::session::liveness::Liveness;
 use crate::state::AppState;
@@ -85,7 +85,7 @@ struct Sub {
 
 impl Session {
     pub fn new(state: AppState, player: Player, token: String, registration: Registration) -> Session {
-        let outbox = Outbox::new(state.config.outbox_bytes);
+        let outbox = registration.outbox.clone();
         // Just authenticated, the name is the freshest there is: the player's other sockets
         // here take it too.
         registration.name.set(&player.name);
@@ -98,25 +98,25 @@ impl Session {
         let (mut sink, stream) = socket.split();
         let mut stream = stream.peekable();
         let shutdown = self.state.shutdown.clone();
-        let deleted = self.registration.deleted.clone();
-        let revoked = self.registration.revoked.clone();
         let outbox = self.outbox.clone();
         let mut alive = Liveness::new(self.state.config.ws_ping_interval);
         tracing::debug!("connected");
         let close: Close = loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
-                _ = deleted.cancelled() => break Some((close_code::POLICY, "player deleted")),
-                _ = revoked.cancelled() => break Some((CLOSE_REVOKED, "session revoked")),
+                // First, and the hot path: a wake-up for queued frames polls nothing else. The
+                // reasons to end (shutdown, deletion, revocation) come the same way, checked
+                // before any frame. The outbox cannot starve the client's frames: it is ready
+                // only while frames are queued, and a session that stays behind is cut with
+                // `slow`.
                 _ = outbox.ready() => {
+                    if let Some(stop) = outbox.stopped() {
+                        break Some(closing(stop));
+                    }
                     if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
                         break None;
                     }
                 }
-                // After the outbox, which is the hot path (a wake-up for queued frames polls
-                // nothing else). The outbox cannot starve the client's frames: it is ready only
-                // while frames are queued, and a session that stays behind is cut with `slow`.
                 incoming = stream.next() => {
                     alive.heard = true;
                     match incoming {
@@ -394,6 +394,15 @@ fn parse_frame(text: &str) -> (Result<ClientMessage, ApiError>, Option<String>) 
     (parsed, map)
 }
 
+/// The close frame that tells the client why the server ends the connection.
+fn closing(stop: Stop) -> (u16, &'static str) {
+    match stop {
+        Stop::Shutdown => (close_code::AWAY, "server shutting down"),
+        Stop::Deleted => (close_code::POLICY, "player deleted"),
+        Stop::Revoked => (CLOSE_REVOKED, "session revoked"),
+    }
+}
+
 /// The close frame owed for an error reading the client's frames: none for a broken socket.
 fn close_for(err: &axum::Error) -> Close {
     let inner = std::error::Error::source(err).and_then(|e| e.downcast_ref::<tungstenite::Error>());
@@ -407,12 +416,14 @@ fn close_for(err: &axum::Error) -> Close {
 
 /// Runs a write, unless the server shuts down first (the loop then sends its 1001). A write
 /// a client stalls by not reading fails by itself: the socket under it has a write deadline
-/// (`parse_errors::Guarded`).
+/// (`parse_errors::Guarded`). The write is polled first: one that completes at once (the
+/// usual case) never polls the token, whose future costs nothing until it is polled.
 async fn unless_shutdown(
     write: impl Future<Output = WriteResult>,
     shutdown: &CancellationToken,
 ) -> WriteResult {
     tokio::select! {
+        biased;
         written = write => written,
         _ = shutdown.cancelled() => Ok(()),
     }

@@ -44,6 +44,9 @@ pub struct ClientResult {
     pub duplicates: u64,
     pub out_of_order: u64,
     pub errors: u64,
+    /// `events` frames received, and their payload bytes.
+    pub frames: u64,
+    pub frame_bytes: u64,
     /// `arrived` and `departed` events received (with `--places`).
     pub arrived: u64,
     pub departed: u64,
@@ -241,6 +244,8 @@ async fn client(
             duplicates: 0,
             out_of_order: 0,
             errors: 0,
+            frames: 0,
+            frame_bytes: 0,
             arrived: 0,
             departed: 0,
             latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
@@ -339,6 +344,8 @@ impl Receiver {
             self.result.errors += 1;
             return;
         }
+        self.result.frames += 1;
+        self.result.frame_bytes += text.len() as u64;
         let now = shared.epoch.elapsed().as_micros() as u64;
         let received_before = self.result.received;
         for event in frame.events {

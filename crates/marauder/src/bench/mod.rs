@@ -5,7 +5,11 @@
 //!
 //! One tokio runtime drives every client (no thread per client), and receivers decode only
 //! the fields they check, so that the load generator is not the bottleneck.
+//!
+//! With `--calibrate`, the run is followed by the floor under the server's CPU per frame
+//! (see `calibrate`).
 
+mod calibrate;
 mod clients;
 mod html;
 mod places;
@@ -93,6 +97,10 @@ pub struct BenchArgs {
     /// Print only the JSON line.
     #[arg(long)]
     pub quiet: bool,
+    /// After the run, measure the floor under the server's CPU per frame: the same frames
+    /// written to as many loopback sockets by one thread of the bench, with nothing else.
+    #[arg(long)]
+    pub calibrate: bool,
 }
 
 impl BenchArgs {
@@ -118,6 +126,7 @@ impl BenchArgs {
             serve_args: Vec::new(),
             report: None,
             quiet: true,
+            calibrate: false,
         }
     }
 
@@ -140,15 +149,55 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
     if args.places > 0 {
         places::draw(args, &world).await?;
     }
-    let report = match args.idle {
+    let mut report = match args.idle {
         Some(hold) => clients::hold_idle(args, &mut world, Duration::from_secs_f64(hold)).await?,
         None => clients::run(args, &mut world).await?,
     };
+    world.finish().await?;
+    if args.calibrate {
+        floor(args, &mut report).await?;
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, html::page(&report))?;
     }
-    world.finish().await?;
     Ok(report)
+}
+
+/// Measures the floor under the run's frames (once the servers the bench started are gone)
+/// and adds it to the report: paced at the run's frames per second, then unpaced.
+async fn floor(args: &BenchArgs, report: &mut Report) -> anyhow::Result<()> {
+    let (Some(bytes), false) = (report.frame_bytes_mean, args.no_receivers || report.t <= 0.0) else {
+        return Ok(()); // No frames to compare with.
+    };
+    let load = calibrate::Load {
+        frames: report.frames,
+        payload: bytes.round() as usize,
+        sockets: args.clients,
+        rate: Some(report.frames as f64 / report.t),
+    };
+    let (paced, unpaced) = tokio::task::spawn_blocking(move || {
+        let paced = calibrate::measure(load)?;
+        let unpaced = calibrate::measure(calibrate::Load { rate: None, ..load })?;
+        Ok::<_, anyhow::Error>((paced, unpaced))
+    })
+    .await??;
+    if !args.quiet {
+        for (name, floor) in [("paced", &paced), ("unpaced", &unpaced)] {
+            eprintln!(
+                "floor, {name}: {} frames of {} B to {} sockets in {:.3} s ({:.0}/s), {:.3} s CPU, \
+                 {} short writes",
+                floor.frames,
+                load.payload,
+                load.sockets,
+                floor.wall_s,
+                floor.frames as f64 / floor.wall_s,
+                floor.cpu_s,
+                floor.short_writes
+            );
+        }
+    }
+    report.set_floor(paced.cpu_per_frame_us(), unpaced.cpu_per_frame_us());
+    Ok(())
 }
 
 /// Lets this process (and the server it starts) open as many sockets as allowed.

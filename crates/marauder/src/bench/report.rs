@@ -121,6 +121,18 @@ pub struct Report {
     /// Idle mode: connections held, and the server's RSS per connection.
     pub idle_connections: Option<usize>,
     pub idle_rss_bytes_per_connection: Option<f64>,
+    /// The `events` frames all receivers got (one frame may carry several events), and
+    /// their mean payload bytes.
+    pub frames: u64,
+    pub frame_bytes_mean: Option<f64>,
+    /// The server's CPU per frame and per delivery, µs.
+    pub server_cpu_per_frame_us: Option<f64>,
+    pub server_cpu_per_delivery_us: Option<f64>,
+    /// `--calibrate`: the floor's CPU per frame (`calibrate`), paced at the run's frames per
+    /// second and back to back, µs; and the server's CPU per frame over the paced floor.
+    pub floor_cpu_per_frame_us: Option<f64>,
+    pub floor_cpu_per_frame_unpaced_us: Option<f64>,
+    pub per_frame_vs_floor: Option<f64>,
     #[serde(skip)]
     pub histogram: Vec<(f64, u64)>,
     #[serde(skip)]
@@ -142,6 +154,7 @@ impl Report {
         let receivers = !args.no_receivers;
         let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 2).expect("valid bounds");
         let (mut deliveries, mut duplicates, mut out_of_order, mut errors, mut missing) = (0, 0, 0, 0, 0);
+        let (mut frames, mut frame_bytes) = (0u64, 0u64);
         let mut consistent = receivers;
         let mut done = true;
         let mut last_done = 0u64;
@@ -157,6 +170,8 @@ impl Report {
             duplicates += result.duplicates;
             out_of_order += result.out_of_order;
             errors += result.errors;
+            frames += result.frames;
+            frame_bytes += result.frame_bytes;
             match result.done_at {
                 Some(at) => last_done = last_done.max(at),
                 None => done = false,
@@ -206,6 +221,13 @@ impl Report {
             bench_cpu_s: outcome.bench_cpu_seconds,
             idle_connections: None,
             idle_rss_bytes_per_connection: None,
+            frames,
+            frame_bytes_mean: (frames > 0).then(|| frame_bytes as f64 / frames as f64),
+            server_cpu_per_frame_us: per_us(outcome.server_cpu_seconds, frames),
+            server_cpu_per_delivery_us: per_us(outcome.server_cpu_seconds, deliveries),
+            floor_cpu_per_frame_us: None,
+            floor_cpu_per_frame_unpaced_us: None,
+            per_frame_vs_floor: None,
             histogram: latency
                 .iter_log(1, 2.0)
                 .map(|v| (v.value_iterated_to() as f64 / 1000.0, v.count_since_last_iteration()))
@@ -245,9 +267,24 @@ impl Report {
             bench_cpu_s: 0.0,
             idle_connections: Some(held),
             idle_rss_bytes_per_connection: per_connection,
+            frames: 0,
+            frame_bytes_mean: None,
+            server_cpu_per_frame_us: None,
+            server_cpu_per_delivery_us: None,
+            floor_cpu_per_frame_us: None,
+            floor_cpu_per_frame_unpaced_us: None,
+            per_frame_vs_floor: None,
             histogram: Vec::new(),
             timeline: Vec::new(),
         }
+    }
+
+    /// Adds the floor's CPU per frame (µs; `--calibrate`), paced and unpaced.
+    pub fn set_floor(&mut self, paced: Option<f64>, unpaced: Option<f64>) {
+        self.floor_cpu_per_frame_us = paced;
+        self.floor_cpu_per_frame_unpaced_us = unpaced;
+        self.per_frame_vs_floor =
+            self.server_cpu_per_frame_us.zip(paced).filter(|&(_, floor)| floor > 0.0).map(|(s, f)| s / f);
     }
 
     /// Whether nothing went wrong: nothing missing, repeated or reordered, consistent.
@@ -303,12 +340,34 @@ impl Report {
             ("server CPU", opt(self.server_cpu_s, "s")),
             ("server peak RSS", opt(self.server_peak_rss_mib, "MiB")),
             ("bench CPU", format!("{:.2} s", self.bench_cpu_s)),
+            (
+                "events frames",
+                match self.frame_bytes_mean {
+                    Some(bytes) => format!("{} ({bytes:.0} B mean)", self.frames),
+                    None => self.frames.to_string(),
+                },
+            ),
+            ("server CPU per frame", opt(self.server_cpu_per_frame_us, "µs")),
+            ("server CPU per delivery", opt(self.server_cpu_per_delivery_us, "µs")),
+            (
+                "floor per frame paced/unpaced",
+                match (self.floor_cpu_per_frame_us, self.floor_cpu_per_frame_unpaced_us) {
+                    (None, None) => "-".into(),
+                    (paced, unpaced) => format!("{} / {}", opt(paced, "µs"), opt(unpaced, "µs")),
+                },
+            ),
+            ("per frame vs floor", self.per_frame_vs_floor.map_or("-".into(), |r| format!("{r:.1}×"))),
             ("idle connections", self.idle_connections.map_or("-".into(), |c| c.to_string())),
             ("RSS per idle connection", opt(self.idle_rss_bytes_per_connection.map(|b| b / 1024.0), "KiB")),
         ];
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
     }
+}
+
+/// `seconds` per one of `count`, in µs; none without seconds or count.
+fn per_us(seconds: Option<f64>, count: u64) -> Option<f64> {
+    seconds.filter(|_| count > 0).map(|s| s / count as f64 * 1e6)
 }
 
 /// A progress bar on a terminal (none otherwise, or with `--quiet`).

@@ -53,7 +53,8 @@ async fn upgrade(
     let ws =
         ws.map_err(|rejection| ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}")))?;
     let cap = state.config.max_connections_per_player;
-    let Some(registration) = state.connections.register(&player, cap) else {
+    let outbox = crate::outbox::Outbox::new(state.config.outbox_bytes);
+    let Some(registration) = state.connections.register(&player, cap, outbox) else {
         crate::metrics::rate_limited("ws_per_player");
         return Err(CoreError::RateLimited {
             message: format!("at most {cap} WebSocket connections per player"),
