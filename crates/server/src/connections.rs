@@ -7,7 +7,7 @@
 //! handler reaches it as a [`Notice`] through the feed (`Connections::apply`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use marauder_core::{Notice, Player, PlayerId, SessionId};
@@ -19,7 +19,7 @@ pub struct Connections {
     players: Mutex<HashMap<PlayerId, PlayerSockets>>,
     next: AtomicU64,
     /// The server is shutting down: every socket, and any registered from now on, stops.
-    closing: std::sync::atomic::AtomicBool,
+    closing: AtomicBool,
 }
 
 struct PlayerSockets {

@@ -39,7 +39,7 @@ pub struct Outbox {
     stop: AtomicU8,
 }
 
-/// Why a session must end, in the order they are checked when several come at once.
+/// Why a session must end; when several come, the first one set is the one it hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Stop {

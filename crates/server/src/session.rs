@@ -17,7 +17,6 @@
 //! registry's cell holds (a rename on this handler), or the one its own `renamed` event gave.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,7 +36,7 @@ use crate::connections::Registration;
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::hub::{self, Batch};
-use crate::outbox::{Outbox, Outgoing, Stop};
+use crate::outbox::{Outgoing, Stop};
 use crate::session::cut::cut;
 use crate::session::liveness::Liveness;
 use crate::state::AppState;
@@ -68,10 +67,10 @@ pub struct Session {
     player: Player,
     /// The token that opened the socket, checked again at every ping (never logged).
     token: String,
+    /// Its place in the registry, and its outbox: the frames the hub queues and why it must end.
     registration: Registration,
     /// The version of the registry's name cell that `player.name` reflects.
     name_seen: u64,
-    outbox: Arc<Outbox>,
     subs: HashMap<MapId, Sub>,
 }
 
@@ -85,12 +84,11 @@ struct Sub {
 
 impl Session {
     pub fn new(state: AppState, player: Player, token: String, registration: Registration) -> Session {
-        let outbox = registration.outbox.clone();
         // Just authenticated, the name is the freshest there is: the player's other sockets
         // here take it too.
         registration.name.set(&player.name);
         let name_seen = registration.name.version();
-        Session { state, player, token, registration, name_seen, outbox, subs: HashMap::new() }
+        Session { state, player, token, registration, name_seen, subs: HashMap::new() }
     }
 
     #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
@@ -98,7 +96,7 @@ impl Session {
         let (mut sink, stream) = socket.split();
         let mut stream = stream.peekable();
         let shutdown = self.state.shutdown.clone();
-        let outbox = self.outbox.clone();
+        let outbox = self.registration.outbox.clone();
         let mut alive = Liveness::new(self.state.config.ws_ping_interval);
         tracing::debug!("connected");
         let close: Close = loop {
@@ -213,7 +211,7 @@ impl Session {
         }
         // Subscribe first, then read the state: every event is then either in what is read
         // or in a frame queued after this point (the seq filter drops the overlap).
-        let hub = self.state.hub.subscribe(&id, self.outbox.clone());
+        let hub = self.state.hub.subscribe(&id, self.registration.outbox.clone());
         let listening = match app.listen(&id).await {
             Ok(listening) => listening,
             Err(err) => return self.send_error(sink, err.into(), Some(map)).await,
@@ -253,7 +251,7 @@ impl Session {
 
     /// Writes everything queued, then flushes once.
     async fn write_queued(&mut self, sink: &mut Sink) -> WriteResult {
-        for item in self.outbox.drain() {
+        for item in self.registration.outbox.drain() {
             match item {
                 Outgoing::Batch(batch) => self.write_batch(&batch, sink).await?,
                 Outgoing::Slow { map, sub } => {
