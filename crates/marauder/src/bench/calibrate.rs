@@ -258,7 +258,9 @@ mod tests {
             let floor = measure(Load { frames: 1000, payload: 100, sockets: 4, rate }).unwrap();
             assert_eq!(floor.frames, 1000);
             assert_eq!(floor.bytes_read, 1000 * (100 + 2));
-            assert!(floor.cpu_per_frame_us().is_some_and(|us| us > 0.0), "{floor:?}");
+            // A thousand small writes can take less than the kernel's CPU accounting shows
+            // (a tick), so the measure may be zero, never missing or negative.
+            assert!(floor.cpu_per_frame_us().is_some_and(|us| us >= 0.0 && us.is_finite()), "{floor:?}");
         }
     }
 }
