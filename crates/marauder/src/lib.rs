@@ -39,7 +39,7 @@ pub struct ServeConfig {
     pub recent_events: u64,
     /// How long a busy map's events are collected before they are sent as one frame, in ms;
     /// the first event after a quiet window goes at once, and under load the window grows
-    /// up to 8 times (BENCHMARKS.md has the measured trade-off between CPU and latency).
+    /// up to 16 times (BENCHMARKS.md has the measured trade-off between CPU and latency).
     #[arg(long, env = "MARAUDER_BATCH_WINDOW_MS", default_value_t = marauder_server::BATCH_WINDOW_MS)]
     pub batch_window_ms: u64,
     /// Bytes a WebSocket may have queued before its slowest subscription is dropped (`slow`).

@@ -16,7 +16,7 @@ use marauder_core::protocol::{Event, EventBody, UnsubscribeReason, encode_events
 use marauder_core::{EventSink, MapId, Notice};
 
 use crate::connections::Connections;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Queued};
 
 /// Consecutive events of one map, encoded once.
 pub struct Batch {
@@ -152,33 +152,36 @@ impl Hub {
     /// window. So a quiet map's events wait for nothing, and a loud one's frames carry what a
     /// window brings (`--batch-window-ms`); the loop ends after a window with nothing to send.
     ///
-    /// A loud map's window also adapts to the load: when the window's timer fires late (the
-    /// workers are too busy to run it on time, so they are behind with the frames too), the
+    /// A loud map's window also adapts to the load: while the handler cannot keep up, the
     /// window doubles, up to [`MAX_WINDOW_FACTOR`] times the configured one, so the same
-    /// events take fewer, larger frames; while timers fire on time it shrinks back by half the
-    /// configured window per flush.
+    /// events take fewer, larger frames (a frame's cost is mostly fixed: a wake-up, a write,
+    /// a read at the other end). Two signs say it cannot keep up: the window's timer fired
+    /// late (the workers are too busy to run it on time), or a quarter of the map's
+    /// subscribers had not written out the previous frame yet when the next came (their
+    /// sessions, or their clients, are a window behind). With neither, the window shrinks
+    /// back by half the configured one per flush.
     async fn flush_loop(self: Arc<Self>, topic: Arc<Topic>) {
         tokio::task::yield_now().await;
-        let mut sent = self.flush(&topic);
+        let mut flushed = self.flush(&topic);
         let mut window = self.window;
-        while sent {
+        while flushed.is_some() {
             let due = tokio::time::Instant::now() + window;
             tokio::time::sleep_until(due).await;
             let late = tokio::time::Instant::now().saturating_duration_since(due);
-            sent = self.flush(&topic);
-            window = next_window(window, late, self.window);
+            flushed = self.flush(&topic);
+            window = next_window(window, behind(window, late, flushed), self.window);
         }
         self.remove_if_idle(&topic);
     }
 
-    /// Sends what is pending as one batch; `false` (and the topic marked idle) when nothing
-    /// was pending.
-    fn flush(&self, topic: &Topic) -> bool {
+    /// Sends what is pending as one batch (or one per run of consecutive seqs); `None` (and
+    /// the topic marked idle) when nothing was pending.
+    fn flush(&self, topic: &Topic) -> Option<Flushed> {
         let (events, subscribers) = {
             let mut state = topic.state.lock().unwrap();
             if state.pending.is_empty() {
                 state.flushing = false;
-                return false;
+                return None;
             }
             (std::mem::take(&mut state.pending), state.subscribers.clone())
         };
@@ -186,6 +189,8 @@ impl Hub {
         // recover) starts a new batch, whose first seq tells each session to fill the gap.
         // The common case, no jump, sends `events` as it is, with no copy.
         let mut dropped = Vec::new();
+        let mut flushed = Flushed { recipients: subscribers.len(), behind: 0 };
+        let mut first = true;
         let mut rest = events;
         loop {
             let jump = rest.windows(2).position(|w| w[0].seq + 1 != w[1].seq).map(|i| i + 1);
@@ -196,35 +201,55 @@ impl Hub {
                 if dropped.contains(id) {
                     continue;
                 }
-                if !outbox.push_batch(batch.clone()) {
-                    tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
-                    self.unsubscribe(topic, *id);
-                    outbox.push_slow(topic.map.clone(), *id);
-                    dropped.push(*id);
-                    queued -= 1;
-                    crate::metrics::slow_drop();
+                match outbox.push_batch(batch.clone()) {
+                    Queued::Caught => {}
+                    // Behind this flush's own first batch is not behind: counted on the first.
+                    Queued::Behind if first => flushed.behind += 1,
+                    Queued::Behind => {}
+                    Queued::Full => {
+                        tracing::debug!(map = %topic.map, sub = id, "subscriber too slow; dropped");
+                        self.unsubscribe(topic, *id);
+                        outbox.push_slow(topic.map.clone(), *id);
+                        dropped.push(*id);
+                        queued -= 1;
+                        crate::metrics::slow_drop();
+                    }
                 }
             }
             // Counted once per batch: per recipient would contend on every subscriber.
             crate::metrics::batch_queued(batch.events.len(), queued, batch.frame.len());
+            first = false;
             match tail {
                 Some(tail) => rest = tail,
                 None => break,
             }
         }
-        true
+        Some(flushed)
     }
 }
 
-/// How far a loud map's window may grow under load, as a multiple of the configured one:
-/// 8 × 10 ms keeps the added latency within the reference benchmark's 250 ms p99 budget.
-pub const MAX_WINDOW_FACTOR: u32 = 8;
+/// What a flush found: how many subscribers it sent to, and how many of them were behind
+/// (still holding an earlier frame; counted once per batch of the flush).
+#[derive(Debug, Clone, Copy)]
+struct Flushed {
+    recipients: usize,
+    behind: usize,
+}
 
-/// The window after a flush whose timer fired `late`: doubled when the lateness says the
-/// workers are behind (a quarter of the window or more), else back towards `base` by half
-/// of it.
-fn next_window(window: Duration, late: Duration, base: Duration) -> Duration {
-    if late >= window / 4 {
+/// How far a loud map's window may grow under load, as a multiple of the configured one:
+/// 16 × 10 ms = 160 ms keeps the added latency within the 250 ms p99 budget of the
+/// reference benchmark's 10,000 clients (BENCHMARKS.md: at 8 × the frames outran the CPU).
+pub const MAX_WINDOW_FACTOR: u32 = 16;
+
+/// Whether a loud map's handler is behind, after a flush whose timer fired `late`.
+fn behind(window: Duration, late: Duration, flushed: Option<Flushed>) -> bool {
+    late >= window / 4 || flushed.is_some_and(|f| f.behind > 0 && f.behind * 4 >= f.recipients)
+}
+
+/// The window after a flush: doubled while the handler is behind (see `flush_loop`), else
+/// back towards `base` by half of it.
+fn next_window(window: Duration, behind: bool, base: Duration) -> Duration {
+    if behind {
         (window * 2).min(base * MAX_WINDOW_FACTOR)
     } else {
         window.saturating_sub(base / 2).max(base)
@@ -343,25 +368,51 @@ mod tests {
     }
 
     #[test]
-    fn a_loud_maps_window_doubles_while_timers_run_late_and_shrinks_back_when_they_do_not() {
+    fn a_loud_maps_window_doubles_while_the_handler_is_behind_and_shrinks_back_when_not() {
         let ms = Duration::from_millis;
         let base = ms(10);
-        assert_eq!(next_window(base, ms(0), base), base, "on time: the configured window");
-        assert_eq!(next_window(base, ms(2), base), base, "a little late is on time");
-        assert_eq!(next_window(base, ms(3), base), ms(20), "a quarter of the window late: doubled");
+        let flushed = |recipients, behind| Some(Flushed { recipients, behind });
+        assert!(!behind(base, ms(0), flushed(100, 0)), "on time, everyone caught up");
+        assert!(!behind(base, ms(2), flushed(100, 24)), "a little late, a few behind");
+        assert!(behind(base, ms(3), flushed(100, 0)), "the timer a quarter of the window late");
+        assert!(behind(base, ms(0), flushed(100, 25)), "a quarter of the subscribers behind");
+        assert!(behind(base, ms(0), flushed(1, 1)), "the only subscriber behind");
+        assert!(!behind(base, ms(0), None), "nothing sent");
+
+        assert_eq!(next_window(base, false, base), base, "keeping up: the configured window");
+        assert_eq!(next_window(base, true, base), ms(20), "behind: doubled");
         let mut window = base;
         for _ in 0..10 {
-            window = next_window(window, ms(1000), base);
+            window = next_window(window, true, base);
         }
-        assert_eq!(window, ms(80), "never past the cap");
+        assert_eq!(window, ms(160), "never past the cap");
         let shrinking: Vec<_> = (0..4)
             .map(|_| {
-                window = next_window(window, ms(0), base);
+                window = next_window(window, false, base);
                 window
             })
             .collect();
-        assert_eq!(shrinking, [ms(75), ms(70), ms(65), ms(60)], "back by half the base a flush");
-        assert_eq!(next_window(ms(12), ms(0), base), base, "never below the configured window");
+        assert_eq!(shrinking, [ms(155), ms(150), ms(145), ms(140)], "back by half the base a flush");
+        assert_eq!(next_window(ms(12), false, base), base, "never below the configured window");
+    }
+
+    #[tokio::test]
+    async fn a_flush_counts_the_subscribers_still_holding_the_previous_frame() {
+        let hub = Hub::new(Duration::from_secs(3600));
+        let map = MapId::parse("m").unwrap();
+        let (reader, laggard) = (Outbox::new(1 << 20), Outbox::new(1 << 20));
+        let _r = hub.subscribe(&map, reader.clone());
+        let _l = hub.subscribe(&map, laggard.clone());
+        let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+        hub.deliver(&map, joined(1));
+        let first = hub.flush(&topic).expect("an event was pending");
+        assert_eq!((first.recipients, first.behind), (2, 0));
+        reader.drain(); // The laggard writes nothing out.
+        hub.deliver(&map, joined(2));
+        let second = hub.flush(&topic).expect("an event was pending");
+        assert_eq!((second.recipients, second.behind), (2, 1));
+        assert!(hub.flush(&topic).is_none(), "nothing pending: the topic goes idle");
+        assert_eq!((reader.drain().len(), laggard.drain().len()), (1, 2));
     }
 
     #[test]
@@ -404,7 +455,7 @@ mod tests {
             hub.deliver(&map, joined(seq));
         }
         let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
-        assert!(hub.flush(&topic));
+        assert!(hub.flush(&topic).is_some());
         let runs: Vec<(u64, u64)> = batches(&outbox).iter().map(|b| (b.first_seq(), b.last_seq())).collect();
         assert_eq!(runs, [(1, 2), (5, 7)]);
     }
@@ -420,7 +471,7 @@ mod tests {
         for seq in 1..=10 {
             hub.deliver(&map, joined(seq));
             let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
-            assert!(hub.flush(&topic));
+            assert!(hub.flush(&topic).is_some());
         }
         let items = stuck.drain();
         let batches = items.iter().filter(|i| matches!(i, Outgoing::Batch(_))).count();

@@ -51,6 +51,17 @@ pub enum Stop {
     Revoked = 3,
 }
 
+/// What became of a batch offered to an outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// Queued; the session had written everything before it.
+    Caught,
+    /// Queued behind frames the session has not written yet: it is a batch or more behind.
+    Behind,
+    /// It did not fit; nothing was queued.
+    Full,
+}
+
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Outgoing>,
@@ -86,16 +97,18 @@ impl Outbox {
         }
     }
 
-    /// Queues a batch; `false` (and nothing queued) when it does not fit.
-    pub fn push_batch(&self, batch: Arc<Batch>) -> bool {
+    /// Queues a batch, unless it does not fit; says whether the session had written out
+    /// everything queued before.
+    pub fn push_batch(&self, batch: Arc<Batch>) -> Queued {
         let len = batch.frame.len();
         let mut queue = self.queue.lock().unwrap();
         if queue.bytes + len > self.capacity_bytes && !queue.items.is_empty() {
-            return false;
+            return Queued::Full;
         }
         queue.bytes += len;
+        let behind = !queue.items.is_empty();
         self.push(queue, Outgoing::Batch(batch));
-        true
+        if behind { Queued::Behind } else { Queued::Caught }
     }
 
     /// Queues a notice regardless of the bound: there is at most one per subscription.
@@ -164,14 +177,16 @@ mod tests {
         let batch = Arc::new(Batch::new(MapId::parse("m").unwrap(), vec![event]));
         let len = batch.frame.len();
         let mut accepted = 0;
-        while outbox.push_batch(batch.clone()) {
+        assert_eq!(outbox.push_batch(batch.clone()), Queued::Caught);
+        accepted += 1;
+        while outbox.push_batch(batch.clone()) == Queued::Behind {
             accepted += 1;
         }
         assert_eq!(accepted, 1000 / len);
         assert!(outbox.queued_bytes() <= 1000);
         assert_eq!(outbox.drain().len(), accepted);
         assert_eq!(outbox.queued_bytes(), 0);
-        assert!(outbox.push_batch(batch));
+        assert_eq!(outbox.push_batch(batch), Queued::Caught);
     }
 
     #[tokio::test]
