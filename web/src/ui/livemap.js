@@ -202,11 +202,19 @@ export function mountLiveMap(root, ctx, { mapId }) {
     }
   }
 
+  function toastOwnership() {
+    ctx.toast(`You are now the owner of ${ms.name}: its settings are yours.`);
+  }
+
   async function reloadDetail() {
     try {
       const detail = await ctx.api.getMap(mapId);
       if (disposed || !ms) return;
+      const [wasOwner, ownerKnown] = [isOwner(), ms.owner !== null];
       store.applyMapDetail(ms, detail);
+      // The owner's `left` reloads this; the reload can land before the `map_updated` that
+      // names the heir, and then that event changes nothing: whichever comes first tells.
+      if (ownerKnown && !wasOwner && isOwner()) toastOwnership();
       for (const pid of Object.keys(ms.positions)) {
         if (!ms.members[pid]) {
           store.applyLeft(ms, { player: pid });
@@ -431,7 +439,7 @@ export function mountLiveMap(root, ctx, { mapId }) {
         store.applyMapUpdated(ms, ev);
         renderInfo();
         if (ms.visibility === 'private' && !wasPrivate) reloadDetail(); // its new invite code
-        if (isOwner() && !wasOwner) ctx.toast(`You are now the owner of ${ms.name}: its settings are yours.`);
+        if (isOwner() && !wasOwner) toastOwnership();
         return isOwner() !== wasOwner; // "Remove" buttons come or go
       }
       case 'place_added':
