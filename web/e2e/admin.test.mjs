@@ -8,10 +8,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, dataDirectory } from './helpers.mjs';
 
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
@@ -22,7 +20,7 @@ let base;
 
 before(async () => {
   const port = await freePort();
-  server = await serve(port, mkdtempSync(join(tmpdir(), 'marauder-e2e-admin-')));
+  server = await serve(port, dataDirectory('admin'));
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();
 });

@@ -6,10 +6,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, markerPosition, connected } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, markerPosition, connected, dataDirectory } from './helpers.mjs';
 
 let browser;
 let server;
@@ -19,7 +17,7 @@ let base;
 
 before(async () => {
   port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), 'marauder-e2e-'));
+  dataDir = dataDirectory('app');
   server = await serve(port, dataDir);
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();

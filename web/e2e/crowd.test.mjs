@@ -8,10 +8,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, restCall } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, restCall, dataDirectory } from './helpers.mjs';
 
 const MEMBERS = 50;
 const CENTRE = { lat: 55.9486, lon: -3.1999 };
@@ -57,7 +55,7 @@ const FIRST = ['Ann', 'Ann', 'Bathsheda', 'Cho', 'Dedalus', 'Elphias', 'Fleur', 
 before(async () => {
   const port = await freePort();
   // One address signs up 50 players here: the per-address limits are off.
-  server = await serve(port, mkdtempSync(join(tmpdir(), 'marauder-e2e-crowd-')), ['--limits', 'off']);
+  server = await serve(port, dataDirectory('crowd'), ['--limits', 'off']);
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();
   const rand = lcg(11);

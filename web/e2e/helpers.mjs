@@ -4,8 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -27,6 +28,14 @@ export function freePort() {
       server.close(() => done(port));
     });
   });
+}
+
+/** A fresh data directory for a test file's servers, removed when the test process exits
+ *  (after its `after` hooks have stopped them). */
+export function dataDirectory(name) {
+  const dir = mkdtempSync(join(tmpdir(), `marauder-e2e-${name}-`));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** `marauder serve` on `port` with its data in `dir` (and `extra` flags); resolves once it

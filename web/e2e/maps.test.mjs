@@ -3,10 +3,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, restCall } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, restCall, dataDirectory } from './helpers.mjs';
 
 /** Maps the server lists on one page when the app asks for no `limit`. */
 const PAGE = 100;
@@ -21,7 +19,7 @@ const api = (method, path, token, body) => restCall(base, method, path, token, b
 before(async () => {
   const port = await freePort();
   // One address makes 105 maps here: the per-address limit on map creation is off.
-  server = await serve(port, mkdtempSync(join(tmpdir(), 'marauder-e2e-maps-')), ['--limits', 'off']);
+  server = await serve(port, dataDirectory('maps'), ['--limits', 'off']);
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();
   const owner = await api('POST', '/players', null, { name: 'Filch' });

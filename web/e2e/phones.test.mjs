@@ -8,10 +8,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, dataDirectory } from './helpers.mjs';
 
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const ID = /^[0-9a-z]{26}$/;
@@ -22,7 +20,7 @@ let base;
 
 before(async () => {
   const port = await freePort();
-  server = await serve(port, mkdtempSync(join(tmpdir(), 'marauder-e2e-phones-')));
+  server = await serve(port, dataDirectory('phones'));
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();
 });

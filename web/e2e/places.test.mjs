@@ -11,10 +11,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, connected, restCall } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, openMap, connected, restCall, dataDirectory } from './helpers.mjs';
 
 const HOME = { lat: 55.9486, lon: -3.1999 };
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
@@ -29,7 +27,7 @@ let base;
 
 before(async () => {
   port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), 'marauder-e2e-places-'));
+  dataDir = dataDirectory('places');
   server = await serve(port, dataDir);
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();

@@ -10,10 +10,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, openMap, connected, restCall, markerAt, markerPosition } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, openMap, connected, restCall, markerAt, markerPosition, dataDirectory } from './helpers.mjs';
 
 const HOME = { lat: 55.9486, lon: -3.1999 };
 const LAPTOP = { viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' };
@@ -30,7 +29,7 @@ let base;
 
 before(async () => {
   port = await freePort();
-  dataDir = mkdtempSync(join(tmpdir(), 'marauder-e2e-replay-'));
+  dataDir = dataDirectory('replay');
   server = await serve(port, dataDir);
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();

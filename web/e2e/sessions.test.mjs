@@ -9,10 +9,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, connected } from './helpers.mjs';
+import { SHOTS, PATIENCE, freePort, serve, stop, launchBrowser, signIn, markerAt, connected, dataDirectory } from './helpers.mjs';
 
 const LAPTOP = { viewport: { width: 1280, height: 800 } };
 const PHONE = {
@@ -35,7 +33,7 @@ let base;
 
 before(async () => {
   const port = await freePort();
-  server = await serve(port, mkdtempSync(join(tmpdir(), 'marauder-e2e-sessions-')));
+  server = await serve(port, dataDirectory('sessions'));
   base = `http://127.0.0.1:${port}`;
   browser = await launchBrowser();
 });
