@@ -229,7 +229,7 @@ impl Hub {
 }
 
 /// What a flush found: how many subscribers it sent to, and how many of them were behind
-/// (still holding an earlier frame; counted once per batch of the flush).
+/// (still holding an earlier frame when the flush's first batch came).
 #[derive(Debug, Clone, Copy)]
 struct Flushed {
     recipients: usize,
