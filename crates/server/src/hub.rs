@@ -303,6 +303,11 @@ mod tests {
         Arc::new(Event { seq, body: EventBody::Joined { player: format!("p{seq}"), name: "N".into() } })
     }
 
+    /// The hub's topic of `map`, which a test flushes by hand.
+    fn topic(hub: &Hub, map: &MapId) -> Arc<Topic> {
+        hub.topics.lock().unwrap().get(map).cloned().expect("the map has a subscriber")
+    }
+
     fn batches(outbox: &Outbox) -> Vec<Arc<Batch>> {
         outbox
             .drain()
@@ -403,7 +408,7 @@ mod tests {
         let (reader, laggard) = (Outbox::new(1 << 20), Outbox::new(1 << 20));
         let _r = hub.subscribe(&map, reader.clone());
         let _l = hub.subscribe(&map, laggard.clone());
-        let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+        let topic = topic(&hub, &map);
         hub.deliver(&map, joined(1));
         let first = hub.flush(&topic).expect("an event was pending");
         assert_eq!((first.recipients, first.behind), (2, 0));
@@ -454,7 +459,7 @@ mod tests {
         for seq in [1, 2, 5, 6, 7] {
             hub.deliver(&map, joined(seq));
         }
-        let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+        let topic = topic(&hub, &map);
         assert!(hub.flush(&topic).is_some());
         let runs: Vec<(u64, u64)> = batches(&outbox).iter().map(|b| (b.first_seq(), b.last_seq())).collect();
         assert_eq!(runs, [(1, 2), (5, 7)]);
@@ -470,7 +475,7 @@ mod tests {
         let _fine = hub.subscribe(&map, fine.clone());
         for seq in 1..=10 {
             hub.deliver(&map, joined(seq));
-            let topic = hub.topics.lock().unwrap().get(&map).cloned().unwrap();
+            let topic = topic(&hub, &map);
             assert!(hub.flush(&topic).is_some());
         }
         let items = stuck.drain();
