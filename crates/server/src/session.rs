@@ -17,6 +17,7 @@
 //! registry's cell holds (a rename on this handler), or the one its own `renamed` event gave.
 
 use std::collections::HashMap;
+use std::pin::{Pin, pin};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +32,8 @@ use marauder_core::protocol::{
 use marauder_core::{CoreError, Listening, MapId, Player, Replay, Snapshot};
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tracing::Instrument;
 
 use crate::connections::Registration;
 use crate::error::ApiError;
@@ -72,6 +75,8 @@ pub struct Session {
     /// The version of the registry's name cell that `player.name` reflects.
     name_seen: u64,
     subs: HashMap<MapId, Sub>,
+    /// Keeps a shutdown waiting for this session's close.
+    _tracked: TaskTrackerToken,
 }
 
 struct Sub {
@@ -83,18 +88,32 @@ struct Sub {
 }
 
 impl Session {
-    pub fn new(state: AppState, player: Player, token: String, registration: Registration) -> Session {
+    pub fn new(
+        state: AppState,
+        player: Player,
+        token: String,
+        registration: Registration,
+        tracked: TaskTrackerToken,
+    ) -> Session {
         // Just authenticated, the name is the freshest there is: the player's other sockets
         // here take it too.
         registration.name.set(&player.name);
         let name_seen = registration.name.version();
-        Session { state, player, token, registration, name_seen, subs: HashMap::new() }
+        Session { state, player, token, registration, name_seen, subs: HashMap::new(), _tracked: tracked }
     }
 
-    #[tracing::instrument(name = "ws", skip_all, fields(player = %self.player.id))]
-    pub async fn run(mut self, socket: WebSocket) {
-        let (mut sink, stream) = socket.split();
-        let mut stream = stream.peekable();
+    /// Serves the socket until the connection ends.
+    ///
+    /// Every idle connection holds this future, so it is kept small (measured by
+    /// `tests::an_idle_sessions_future_stays_small`): the session waits on the heap, and whatever is
+    /// not the wait or the hot write (a client's frame, a ping, the close) runs boxed.
+    pub fn run(self: Box<Self>, socket: WebSocket) -> impl Future<Output = ()> + Send + 'static {
+        let span = tracing::info_span!("ws", player = %self.player.id);
+        let (sink, stream) = socket.split();
+        self.serve(sink, stream.peekable()).instrument(span)
+    }
+
+    async fn serve(mut self: Box<Self>, mut sink: Sink, mut stream: Incoming) {
         let shutdown = self.state.shutdown.clone();
         let outbox = self.registration.outbox.clone();
         let mut alive = Liveness::new(self.state.config.ws_ping_interval);
@@ -111,7 +130,7 @@ impl Session {
                     if let Some(stop) = outbox.stopped() {
                         break Some(closing(stop));
                     }
-                    if unless_shutdown(self.write_queued(&mut sink), &shutdown).await.is_err() {
+                    if unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await.is_err() {
                         break None;
                     }
                 }
@@ -120,18 +139,16 @@ impl Session {
                     match incoming {
                         Some(Ok(Message::Close(_))) => {
                             // tungstenite has queued the echo of the client's close frame.
-                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
+                            let _ = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, sink.close())).await;
                             break None;
                         }
                         None => break None,
                         Some(Ok(message)) => {
-                            // Boxed: its state (a subscribe's reads) would otherwise sit in every
-                            // idle session's future.
-                            let handled = async {
-                                Box::pin(self.handle(message, &mut stream, &mut sink)).await?;
+                            let mut handled = Box::pin(async {
+                                self.handle(message, &mut stream, &mut sink).await?;
                                 sink.flush().await
-                            };
-                            if unless_shutdown(handled, &shutdown).await.is_err() {
+                            });
+                            if unless_shutdown(handled.as_mut(), &shutdown).await.is_err() {
                                 break None;
                             }
                         }
@@ -144,22 +161,31 @@ impl Session {
                         tracing::debug!("no answer to the last ping");
                         break None;
                     }
-                    // A revocation whose notice never came (the broker was down) closes the
-                    // socket here; a store that cannot answer now closes nothing.
-                    if let Ok(false) = self.state.app.still_signed_in(&self.token).await {
-                        break Some((CLOSE_REVOKED, "session revoked"));
-                    }
-                    if unless_shutdown(sink.send(Message::Ping(Bytes::new())), &shutdown).await.is_err() {
-                        break None;
+                    match Box::pin(self.ping(&mut sink, &shutdown)).await {
+                        Ok(None) => {}
+                        Ok(close) => break close,
+                        Err(_) => break None,
                     }
                 }
             }
         };
         if let Some((code, reason)) = close {
             let frame = CloseFrame { code, reason: reason.into() };
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+            let _ =
+                Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame))))).await;
         }
         tracing::debug!("disconnected");
+    }
+
+    /// The ping tick of a live client: the close to send if its session was revoked.
+    async fn ping(&self, sink: &mut Sink, shutdown: &CancellationToken) -> Result<Close, axum::Error> {
+        // A revocation whose notice never came (the broker was down) closes the socket here;
+        // a store that cannot answer now closes nothing.
+        if let Ok(false) = self.state.app.still_signed_in(&self.token).await {
+            return Ok(Some((CLOSE_REVOKED, "session revoked")));
+        }
+        unless_shutdown(pin!(sink.send(Message::Ping(Bytes::new()))), shutdown).await?;
+        Ok(None)
     }
 
     async fn handle(&mut self, message: Message, stream: &mut Incoming, sink: &mut Sink) -> WriteResult {
@@ -270,27 +296,36 @@ impl Session {
             return Ok(()); // Not subscribed (any more).
         };
         if batch.first_seq() > delivered + 1 {
-            tracing::warn!(map = %batch.map, delivered, first = batch.first_seq(), "gap in live events; filling it");
-            match self.state.app.replay(&batch.map, delivered).await {
-                Ok(Replay::Events(events)) => {
-                    self.write_contiguous(&Batch::new(batch.map.clone(), events), sink).await?
-                }
-                Ok(Replay::Reset(snapshot)) => {
-                    let (text, seq) = snapshot_message(&batch.map, snapshot, true);
-                    sink.feed(Message::Text(text.unwrap_or_default().into())).await?;
-                    if let Some(sub) = self.subs.get_mut(&batch.map) {
-                        sub.delivered = seq;
-                    }
-                }
-                Err(err) => {
-                    // Never forward past a gap: the client resumes with `since` instead.
-                    tracing::warn!(map = %batch.map, error = %err, "cannot fill a gap; ending the subscription");
-                    self.subs.remove(&batch.map);
-                    return self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Slow).await;
-                }
-            }
+            // Boxed: rare, and its replay would otherwise sit in every session's future.
+            Box::pin(self.fill_gap(batch, delivered, sink)).await?;
         }
         self.write_contiguous(batch, sink).await
+    }
+
+    /// Brings the client from `delivered` up to `batch`'s first event, which came after a
+    /// gap (never expected, but possible with a remote broker): from the feed, or with a
+    /// `reset` snapshot; when neither can be had, the subscription ends.
+    async fn fill_gap(&mut self, batch: &Batch, delivered: u64, sink: &mut Sink) -> WriteResult {
+        tracing::warn!(map = %batch.map, delivered, first = batch.first_seq(), "gap in live events; filling it");
+        match self.state.app.replay(&batch.map, delivered).await {
+            Ok(Replay::Events(events)) => {
+                self.write_contiguous(&Batch::new(batch.map.clone(), events), sink).await?
+            }
+            Ok(Replay::Reset(snapshot)) => {
+                let (text, seq) = snapshot_message(&batch.map, snapshot, true);
+                sink.feed(Message::Text(text.unwrap_or_default().into())).await?;
+                if let Some(sub) = self.subs.get_mut(&batch.map) {
+                    sub.delivered = seq;
+                }
+            }
+            Err(err) => {
+                // Never forward past a gap: the client resumes with `since` instead.
+                tracing::warn!(map = %batch.map, error = %err, "cannot fill a gap; ending the subscription");
+                self.subs.remove(&batch.map);
+                return self.send_unsubscribed(sink, &batch.map, UnsubscribeReason::Slow).await;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the part of `batch` after what was delivered, up to the event that ends this
@@ -415,9 +450,10 @@ fn close_for(err: &axum::Error) -> Close {
 /// Runs a write, unless the server shuts down first (the loop then sends its 1001). A write
 /// a client stalls by not reading fails by itself: the socket under it has a write deadline
 /// (`parse_errors::Guarded`). The write is polled first: one that completes at once (the
-/// usual case) never polls the token, whose future costs nothing until it is polled.
+/// usual case) never polls the token, whose future costs nothing until it is polled. The
+/// write is pinned by the caller: taken by value, it would sit twice in the caller's future.
 async fn unless_shutdown(
-    write: impl Future<Output = WriteResult>,
+    write: Pin<&mut impl Future<Output = WriteResult>>,
     shutdown: &CancellationToken,
 ) -> WriteResult {
     tokio::select! {
@@ -431,3 +467,22 @@ mod cut;
 mod liveness;
 #[cfg(test)]
 mod properties;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    #[test]
+    fn an_idle_sessions_future_stays_small() {
+        // Every connection's task holds this future for as long as it is open: 3,488 bytes
+        // when the session, the socket and the rare paths (a store call at each ping, a gap's
+        // replay, the closing handshake's timer) were in it; 1,024 since.
+        let size = future_size(Session::run);
+        assert!(size <= 1_280, "the session's future is {size} bytes");
+    }
+}

@@ -70,16 +70,14 @@ async fn upgrade(
     // Tracked from the answer on, not from when axum runs the callback: a shutdown that
     // comes in between still waits for this session's 1001.
     let tracked = state.sessions.token();
+    let session = Box::new(Session::new(state, player, token, registration, tracked));
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
-        .on_upgrade(move |socket| async move {
-            Session::new(state, player, token, registration).run(socket).await;
-            drop(tracked);
-        }))
+        .on_upgrade(move |socket| session.run(socket)))
 }
 
 /// A browser names the page that opens a WebSocket in `Origin`, and sends the site's cookies
