@@ -388,7 +388,7 @@ fn snapshot_message(map: &MapId, snapshot: Snapshot, reset: bool) -> (Option<Str
 fn next_locations(first: LocationInput, stream: &mut Incoming) -> Vec<LocationInput> {
     let mut run = vec![first];
     while run.len() < LOCATION_RUN {
-        let next = match std::pin::Pin::new(&mut *stream).peek().now_or_never() {
+        let next = match Pin::new(&mut *stream).peek().now_or_never() {
             Some(Some(Ok(Message::Text(text)))) => match parse_frame(text.as_str()).0 {
                 Ok(ClientMessage::Location(input)) => input,
                 _ => break,
@@ -474,7 +474,7 @@ mod tests {
 
     /// The size of the future `f` returns, without calling it.
     fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
-        std::mem::size_of::<F>()
+        size_of::<F>()
     }
 
     #[test]
