@@ -90,7 +90,8 @@ pub struct ServeConfig {
     #[arg(long, env = "MARAUDER_MALLOC_TRIM_SECS", default_value_t = trim::INTERVAL_SECS)]
     pub malloc_trim_secs: u64,
     /// A request's line and headers must arrive within this many ms; a keep-alive
-    /// connection idle for as long is closed.
+    /// connection idle for as long is closed (the project's client reuses one for less:
+    /// `marauder_client::POOL_IDLE_TIMEOUT`).
     #[arg(long, env = "MARAUDER_HEADER_TIMEOUT_MS", default_value_t = marauder_server::HEADER_TIMEOUT_MS, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_ms: u64,
     /// A request's whole body must arrive within this many ms (else 408 and the connection
@@ -284,6 +285,11 @@ fn with_demo(url: String, shutdown: CancellationToken) -> CancellationToken {
     });
     server
 }
+
+// The client lets a kept-alive connection go well before the server closes it (the
+// keep-alive race: a request sent as the server closes fails without an answer).
+const _: () =
+    assert!(marauder_client::POOL_IDLE_TIMEOUT.as_millis() * 2 <= marauder_server::HEADER_TIMEOUT_MS as u128);
 
 #[cfg(test)]
 mod tests {

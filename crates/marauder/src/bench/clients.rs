@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,9 +33,47 @@ pub struct Shared {
     /// Per (client, update): micros since `epoch` when it was sent, and its `ts`.
     sent_at: Vec<AtomicU64>,
     sent_ts: Vec<AtomicI64>,
-    /// Per client: the last position sent, as f64 bits.
+    /// Per (client, update): the server did not acknowledge it (an error, or no answer).
+    /// Such an update may never come, so no receiver waits for it.
+    unacked: Vec<AtomicBool>,
+    /// How many updates were not acknowledged, for the receivers still waiting.
+    unacked_count: tokio::sync::watch::Sender<u64>,
+    /// Per map: how many of its updates were not acknowledged.
+    unacked_in_map: Vec<AtomicU64>,
+    /// Per client: the last position sent and acknowledged, as f64 bits.
     last_sent: Vec<[AtomicU64; 2]>,
     pub deliveries: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(n: usize, m: usize, k: usize) -> Shared {
+        Shared {
+            epoch: Instant::now(),
+            m,
+            sent_at: (0..n * m).map(|_| AtomicU64::new(0)).collect(),
+            sent_ts: (0..n * m).map(|_| AtomicI64::new(0)).collect(),
+            unacked: (0..n * m).map(|_| AtomicBool::new(false)).collect(),
+            unacked_count: tokio::sync::watch::Sender::new(0),
+            unacked_in_map: (0..k).map(|_| AtomicU64::new(0)).collect(),
+            last_sent: (0..n).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    /// Records that update `nth` of `client` (in map `map`) was not acknowledged.
+    fn unacknowledged(&self, client: usize, nth: usize, map: usize) {
+        self.unacked[client * self.m + nth].store(true, Ordering::Release);
+        self.unacked_in_map[map].fetch_add(1, Ordering::AcqRel);
+        self.unacked_count.send_modify(|count| *count += 1);
+    }
+
+    /// Per client: how many of its updates were not acknowledged.
+    fn unacked_per_client(&self) -> Vec<u32> {
+        self.unacked
+            .chunks(self.m.max(1))
+            .map(|updates| updates.iter().filter(|u| u.load(Ordering::Acquire)).count() as u32)
+            .collect()
+    }
 }
 
 /// A client's view at the end of the run.
@@ -53,10 +91,42 @@ pub struct ClientResult {
     pub latency: Histogram<u64>,
     /// Micros since the start when the client was done (sent all, received all).
     pub done_at: Option<u64>,
-    /// Per sender of its map (local index): how many updates arrived and the last position.
-    pub seen: Vec<(u32, f64, f64)>,
+    /// Per sender of its map (local index).
+    pub seen: Vec<Seen>,
     pub group: usize,
     pub timeline: Timeline,
+}
+
+impl ClientResult {
+    /// Nothing yet, for a client of map `group` with `senders` senders in it.
+    fn new(group: usize, senders: usize) -> ClientResult {
+        ClientResult {
+            received: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            errors: 0,
+            frames: 0,
+            frame_bytes: 0,
+            arrived: 0,
+            departed: 0,
+            latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
+            done_at: None,
+            seen: vec![Seen::default(); senders],
+            group,
+            timeline: Timeline::default(),
+        }
+    }
+}
+
+/// What a receiver has seen of one sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Seen {
+    /// The sender's next update to come (those before it arrived or were passed over).
+    pub next: u32,
+    /// How many of its updates arrived.
+    pub received: u32,
+    /// The position the last one carried.
+    pub last: (f64, f64),
 }
 
 /// Opens a WebSocket with small buffers, from `source` if given.
@@ -139,14 +209,7 @@ async fn connect_all(args: &BenchArgs, world: &World) -> anyhow::Result<Vec<(Ws,
 pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> {
     let sockets = connect_all(args, world).await.context("connecting the clients")?;
     let (n, m, k) = (args.clients, args.updates, args.maps);
-    let shared = Arc::new(Shared {
-        epoch: Instant::now(),
-        m,
-        sent_at: (0..n * m).map(|_| AtomicU64::new(0)).collect(),
-        sent_ts: (0..n * m).map(|_| AtomicI64::new(0)).collect(),
-        last_sent: (0..n).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
-        deliveries: AtomicU64::new(0),
-    });
+    let shared = Arc::new(Shared::new(n, m, k));
     let usage_before = world.server_usage();
     let bench_cpu_before = self_cpu_seconds();
     let start = shared.epoch;
@@ -206,6 +269,7 @@ pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> 
                 (f64::from_bits(a.load(Ordering::Relaxed)), f64::from_bits(b.load(Ordering::Relaxed)))
             })
             .collect(),
+        unacked: shared.unacked_per_client(),
         server_cpu_seconds: usage_before.zip(usage_after).map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
         server_peak_rss_bytes: usage_after.map(|u| u.peak_rss_bytes),
         bench_cpu_seconds: self_cpu_seconds() - bench_cpu_before,
@@ -237,25 +301,12 @@ async fn client(
 ) -> ClientResult {
     let m = shared.m;
     let (mut sink, mut stream) = ws.split();
-    let mut state = Receiver {
-        last_seq: plan.snapshot_seq,
-        result: ClientResult {
-            received: 0,
-            duplicates: 0,
-            out_of_order: 0,
-            errors: 0,
-            frames: 0,
-            frame_bytes: 0,
-            arrived: 0,
-            departed: 0,
-            latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
-            done_at: None,
-            seen: vec![(0, 0.0, 0.0); plan.group_size],
-            group: plan.group,
-            timeline: Timeline::default(),
-        },
-    };
+    let mut state =
+        Receiver { last_seq: plan.snapshot_seq, result: ClientResult::new(plan.group, plan.group_size) };
     let expected = if plan.receive { (plan.group_size * m) as u64 } else { 0 };
+    // Updates of this map the server did not acknowledge are not waited for.
+    let mut unacked = shared.unacked_count.subscribe();
+    let unacked_here = |shared: &Shared| shared.unacked_in_map[plan.group].load(Ordering::Acquire);
     let mut walk = Walk::new(plan.client);
     let mut sent = 0;
     let mut next_send = plan.first_send;
@@ -265,7 +316,7 @@ async fn client(
     let deadline = tokio::time::sleep_until(plan.deadline.into());
     tokio::pin!(deadline);
     loop {
-        if sent == m && fenced && state.result.received >= expected {
+        if sent == m && fenced && state.result.received + unacked_here(&shared) >= expected {
             state.result.done_at = Some(shared.epoch.elapsed().as_micros() as u64);
             break;
         }
@@ -282,14 +333,14 @@ async fn client(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => { state.result.errors += 1; break; }
             },
+            // Another map's or this map's update went unacknowledged: look again.
+            Ok(()) = unacked.changed(), if sent == m => {}
             _ = tokio::time::sleep_until(next_send.into()), if sent < m => {
                 let (lat, lon) = walk.step();
                 let ts = now_millis();
                 let slot = plan.client * m + sent;
                 shared.sent_ts[slot].store(ts, Ordering::Relaxed);
                 shared.sent_at[slot].store(shared.epoch.elapsed().as_micros() as u64, Ordering::Release);
-                shared.last_sent[plan.client][0].store(lat.to_bits(), Ordering::Relaxed);
-                shared.last_sent[plan.client][1].store(lon.to_bits(), Ordering::Relaxed);
                 let location = LocationInput { lat, lon, ts: Some(ts), ..Default::default() };
                 let ok = match plan.push {
                     Push::Ws => {
@@ -298,8 +349,12 @@ async fn client(
                     }
                     Push::Rest => rest.post_location(&location).await.is_ok(),
                 };
-                if !ok {
+                if ok {
+                    shared.last_sent[plan.client][0].store(lat.to_bits(), Ordering::Relaxed);
+                    shared.last_sent[plan.client][1].store(lon.to_bits(), Ordering::Relaxed);
+                } else {
                     state.result.errors += 1;
+                    shared.unacknowledged(plan.client, sent, plan.group);
                 }
                 sent += 1;
                 next_send += plan.interval;
@@ -380,7 +435,15 @@ impl Receiver {
                 self.result.errors += 1;
                 continue;
             };
-            let nth = seen.0 as usize;
+            let mut nth = seen.next as usize;
+            // An update the server did not acknowledge may never come: passed over, unless
+            // this event is that update.
+            while nth < shared.m
+                && shared.unacked[sender * shared.m + nth].load(Ordering::Acquire)
+                && event.ts != Some(shared.sent_ts[sender * shared.m + nth].load(Ordering::Relaxed))
+            {
+                nth += 1;
+            }
             if nth >= shared.m {
                 self.result.duplicates += 1;
                 continue;
@@ -393,7 +456,11 @@ impl Receiver {
             let latency = now.saturating_sub(sent_at).max(1);
             let _ = self.result.latency.record(latency);
             self.result.timeline.record(now, latency);
-            *seen = (seen.0 + 1, event.lat.unwrap_or(f64::NAN), event.lon.unwrap_or(f64::NAN));
+            *seen = Seen {
+                next: nth as u32 + 1,
+                received: seen.received + 1,
+                last: (event.lat.unwrap_or(f64::NAN), event.lon.unwrap_or(f64::NAN)),
+            };
             self.result.received += 1;
         }
         shared.deliveries.fetch_add(self.result.received - received_before, Ordering::Relaxed);
@@ -418,4 +485,115 @@ fn now_millis() -> i64 {
 
 fn self_cpu_seconds() -> f64 {
     crate::process::usage_of(std::process::id()).map_or(0.0, |u| u.cpu_seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Client 0 sent updates with these `ts`; `unacked` are those the server did not answer.
+    fn sent(ts: &[i64], unacked: &[usize]) -> Shared {
+        let shared = Shared::new(2, ts.len(), 1);
+        for (nth, ts) in ts.iter().enumerate() {
+            shared.sent_ts[nth].store(*ts, Ordering::Relaxed);
+        }
+        for &nth in unacked {
+            shared.unacknowledged(0, nth, 0);
+        }
+        shared
+    }
+
+    /// Client 1 (of 2, one map) receives client 0's events with these `ts`, seqs from 1.
+    fn receive(shared: &Shared, ts: &[i64]) -> ClientResult {
+        let now = Instant::now();
+        let plan = Plan {
+            client: 1,
+            group: 0,
+            group_size: 2,
+            k: 1,
+            first_send: now,
+            interval: Duration::from_secs(1),
+            push: Push::Rest,
+            receive: true,
+            deadline: now,
+            snapshot_seq: 0,
+        };
+        let index: rustc_hash::FxHashMap<String, u32> =
+            [("p0".to_owned(), 0), ("p1".to_owned(), 1)].into_iter().collect();
+        let events: Vec<String> = ts
+            .iter()
+            .enumerate()
+            .map(|(i, ts)| {
+                format!(
+                    r#"{{"seq":{},"kind":"location","player":"p0","lat":1.0,"lon":{ts}.0,"ts":{ts}}}"#,
+                    i + 1
+                )
+            })
+            .collect();
+        let frame = format!(r#"{{"type":"events","map":"m","events":[{}]}}"#, events.join(","));
+        let mut receiver = Receiver { last_seq: 0, result: ClientResult::new(0, 2) };
+        receiver.frame(&frame, &plan, shared, &index);
+        receiver.result
+    }
+
+    #[test]
+    fn an_update_the_server_did_not_acknowledge_is_passed_over_not_missed() {
+        let shared = sent(&[100, 200, 300], &[1]);
+        let result = receive(&shared, &[100, 300]);
+        let counts = (result.received, result.out_of_order, result.duplicates, result.errors);
+        assert_eq!(counts, (2, 0, 0, 0));
+        assert_eq!(result.seen[0], Seen { next: 3, received: 2, last: (1.0, 300.0) });
+        assert_eq!(shared.unacked_per_client(), vec![1, 0]);
+        assert_eq!(shared.unacked_in_map[0].load(Ordering::Relaxed), 1);
+        assert_eq!(*shared.unacked_count.borrow(), 1);
+    }
+
+    #[test]
+    fn an_unacknowledged_update_that_does_come_is_counted_in_its_place() {
+        let shared = sent(&[100, 200, 300], &[1]);
+        let result = receive(&shared, &[100, 200, 300]);
+        let counts = (result.received, result.out_of_order, result.duplicates, result.errors);
+        assert_eq!(counts, (3, 0, 0, 0));
+        assert_eq!(result.seen[0], Seen { next: 3, received: 3, last: (1.0, 300.0) });
+    }
+
+    #[test]
+    fn the_report_expects_only_what_the_server_acknowledged() {
+        // Two clients in one map, three updates each; client 0's second went unanswered and
+        // never came. Each receiver saw 2 of client 0's and 3 of client 1's.
+        let args = BenchArgs::small(None, 2, 3, 1.0, 1);
+        let results = (0..2)
+            .map(|_| {
+                let mut result = ClientResult::new(0, 2);
+                result.seen = vec![
+                    Seen { next: 3, received: 2, last: (1.0, 2.0) },
+                    Seen { next: 3, received: 3, last: (3.0, 4.0) },
+                ];
+                result.received = 5;
+                result.errors = 0;
+                result.done_at = Some(1);
+                result
+            })
+            .collect();
+        let outcome = Outcome {
+            elapsed: Duration::from_secs(3),
+            results,
+            last_sent: vec![(1.0, 2.0), (3.0, 4.0)],
+            unacked: vec![1, 0],
+            server_cpu_seconds: None,
+            server_peak_rss_bytes: None,
+            bench_cpu_seconds: 0.0,
+        };
+        let report = Report::new(&args, outcome);
+        assert_eq!((report.deliveries, report.expected, report.missing), (10, 10, 0));
+        assert!(report.consistent);
+    }
+
+    #[test]
+    fn an_acknowledged_update_that_never_comes_still_shows_as_out_of_order() {
+        let shared = sent(&[100, 200, 300], &[]);
+        let result = receive(&shared, &[100, 300]);
+        assert_eq!((result.received, result.out_of_order), (2, 1));
+        assert_eq!(result.seen[0].next, 2);
+    }
 }

@@ -84,6 +84,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     pub results: Vec<ClientResult>,
     pub last_sent: Vec<(f64, f64)>,
+    /// Per client: its updates the server did not acknowledge (counted in its errors).
+    pub unacked: Vec<u32>,
     pub server_cpu_seconds: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     pub bench_cpu_seconds: f64,
@@ -177,15 +179,17 @@ impl Report {
                 None => done = false,
             }
             if receivers {
-                for (local, (count, lat, lon)) in result.seen.iter().enumerate() {
-                    missing += (m as u64).saturating_sub(*count as u64);
+                for (local, seen) in result.seen.iter().enumerate() {
                     let sender = local * k + result.group;
-                    let (sent_lat, sent_lon) = outcome.last_sent[sender];
-                    consistent &= *count as usize == m && *lat == sent_lat && *lon == sent_lon;
+                    // What the server acknowledged must arrive; the rest may.
+                    let acked = m as u64 - u64::from(outcome.unacked[sender]);
+                    missing += acked.saturating_sub(u64::from(seen.received));
+                    consistent &= u64::from(seen.received) >= acked && seen.last == outcome.last_sent[sender];
                 }
             }
         }
-        let expected = if receivers { (n * group * m) as u64 } else { 0 };
+        let acked: u64 = (n * m) as u64 - outcome.unacked.iter().map(|&u| u64::from(u)).sum::<u64>();
+        let expected = if receivers { acked * group as u64 } else { 0 };
         let t = if done { last_done as f64 / 1e6 } else { outcome.elapsed.as_secs_f64() };
         let ideal = args.interval * m as f64;
         let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
