@@ -40,8 +40,8 @@ pub struct Shared {
     unacked_count: tokio::sync::watch::Sender<u64>,
     /// Per map: how many of its updates were not acknowledged.
     unacked_in_map: Vec<AtomicU64>,
-    /// Per client: the last position sent and acknowledged, as f64 bits.
-    last_sent: Vec<[AtomicU64; 2]>,
+    /// Per (client, update): the position sent, as f64 bits.
+    sent_pos: Vec<[AtomicU64; 2]>,
     pub deliveries: AtomicU64,
 }
 
@@ -55,7 +55,7 @@ impl Shared {
             unacked: (0..n * m).map(|_| AtomicBool::new(false)).collect(),
             unacked_count: tokio::sync::watch::Sender::new(0),
             unacked_in_map: (0..k).map(|_| AtomicU64::new(0)).collect(),
-            last_sent: (0..n).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
+            sent_pos: (0..n * m).map(|_| [AtomicU64::new(0), AtomicU64::new(0)]).collect(),
             deliveries: AtomicU64::new(0),
         }
     }
@@ -67,13 +67,27 @@ impl Shared {
         self.unacked_count.send_modify(|count| *count += 1);
     }
 
-    /// Per client: how many of its updates were not acknowledged.
-    fn unacked_per_client(&self) -> Vec<u32> {
-        self.unacked
-            .chunks(self.m.max(1))
-            .map(|updates| updates.iter().filter(|u| u.load(Ordering::Acquire)).count() as u32)
-            .collect()
+    /// Per (client, update): whether the server did not acknowledge it.
+    fn unacked(&self) -> Vec<bool> {
+        self.unacked.iter().map(|u| u.load(Ordering::Acquire)).collect()
     }
+
+    /// Per (client, update): the position sent.
+    fn positions(&self) -> Vec<(f64, f64)> {
+        self.sent_pos.iter().map(|[lat, lon]| (bits(lat), bits(lon))).collect()
+    }
+
+    /// Whether `event` is the update in `slot`: the same `ts` and position, bit for bit.
+    fn is(&self, slot: usize, event: &Ev<'_>) -> bool {
+        let [lat, lon] = &self.sent_pos[slot];
+        event.ts == Some(self.sent_ts[slot].load(Ordering::Relaxed))
+            && event.lat.map(f64::to_bits) == Some(lat.load(Ordering::Relaxed))
+            && event.lon.map(f64::to_bits) == Some(lon.load(Ordering::Relaxed))
+    }
+}
+
+fn bits(value: &AtomicU64) -> f64 {
+    f64::from_bits(value.load(Ordering::Relaxed))
 }
 
 /// A client's view at the end of the run.
@@ -262,14 +276,8 @@ pub async fn run(args: &BenchArgs, world: &mut World) -> anyhow::Result<Report> 
     let outcome = Outcome {
         elapsed,
         results,
-        last_sent: shared
-            .last_sent
-            .iter()
-            .map(|[a, b]| {
-                (f64::from_bits(a.load(Ordering::Relaxed)), f64::from_bits(b.load(Ordering::Relaxed)))
-            })
-            .collect(),
-        unacked: shared.unacked_per_client(),
+        sent: shared.positions(),
+        unacked: shared.unacked(),
         server_cpu_seconds: usage_before.zip(usage_after).map(|(b, a)| a.cpu_seconds - b.cpu_seconds),
         server_peak_rss_bytes: usage_after.map(|u| u.peak_rss_bytes),
         bench_cpu_seconds: self_cpu_seconds() - bench_cpu_before,
@@ -304,9 +312,8 @@ async fn client(
     let mut state =
         Receiver { last_seq: plan.snapshot_seq, result: ClientResult::new(plan.group, plan.group_size) };
     let expected = if plan.receive { (plan.group_size * m) as u64 } else { 0 };
-    // Updates of this map the server did not acknowledge are not waited for.
+    // Updates the server did not acknowledge are not waited for.
     let mut unacked = shared.unacked_count.subscribe();
-    let unacked_here = |shared: &Shared| shared.unacked_in_map[plan.group].load(Ordering::Acquire);
     let mut walk = Walk::new(plan.client);
     let mut sent = 0;
     let mut next_send = plan.first_send;
@@ -316,7 +323,7 @@ async fn client(
     let deadline = tokio::time::sleep_until(plan.deadline.into());
     tokio::pin!(deadline);
     loop {
-        if sent == m && fenced && state.result.received + unacked_here(&shared) >= expected {
+        if sent == m && fenced && state.has_all(expected, &plan, &shared) {
             state.result.done_at = Some(shared.epoch.elapsed().as_micros() as u64);
             break;
         }
@@ -340,6 +347,8 @@ async fn client(
                 let ts = now_millis();
                 let slot = plan.client * m + sent;
                 shared.sent_ts[slot].store(ts, Ordering::Relaxed);
+                shared.sent_pos[slot][0].store(lat.to_bits(), Ordering::Relaxed);
+                shared.sent_pos[slot][1].store(lon.to_bits(), Ordering::Relaxed);
                 shared.sent_at[slot].store(shared.epoch.elapsed().as_micros() as u64, Ordering::Release);
                 let location = LocationInput { lat, lon, ts: Some(ts), ..Default::default() };
                 let ok = match plan.push {
@@ -349,10 +358,7 @@ async fn client(
                     }
                     Push::Rest => rest.post_location(&location).await.is_ok(),
                 };
-                if ok {
-                    shared.last_sent[plan.client][0].store(lat.to_bits(), Ordering::Relaxed);
-                    shared.last_sent[plan.client][1].store(lon.to_bits(), Ordering::Relaxed);
-                } else {
+                if !ok {
                     state.result.errors += 1;
                     shared.unacknowledged(plan.client, sent, plan.group);
                 }
@@ -383,6 +389,19 @@ struct Receiver {
 }
 
 impl Receiver {
+    /// Whether every update this receiver must get has come: all of its map's, or, once some
+    /// went unacknowledged, every sender's acknowledged ones.
+    fn has_all(&self, expected: u64, plan: &Plan, shared: &Shared) -> bool {
+        if shared.unacked_in_map[plan.group].load(Ordering::Acquire) == 0 {
+            return self.result.received >= expected;
+        }
+        self.result.seen.iter().enumerate().all(|(local, seen)| {
+            let sender = local * plan.k + plan.group;
+            let slots = sender * shared.m..(sender + 1) * shared.m;
+            shared.unacked[slots][seen.next as usize..].iter().all(|u| u.load(Ordering::Acquire))
+        })
+    }
+
     fn frame(
         &mut self,
         text: &str,
@@ -440,7 +459,7 @@ impl Receiver {
             // this event is that update.
             while nth < shared.m
                 && shared.unacked[sender * shared.m + nth].load(Ordering::Acquire)
-                && event.ts != Some(shared.sent_ts[sender * shared.m + nth].load(Ordering::Relaxed))
+                && !shared.is(sender * shared.m + nth, &event)
             {
                 nth += 1;
             }
@@ -491,11 +510,17 @@ fn self_cpu_seconds() -> f64 {
 mod tests {
     use super::*;
 
-    /// Client 0 sent updates with these `ts`; `unacked` are those the server did not answer.
+    /// Clients 0 and 1 (one map) each sent updates with these `ts`, at (1, ts); `unacked`
+    /// are client 0's updates the server did not answer.
     fn sent(ts: &[i64], unacked: &[usize]) -> Shared {
         let shared = Shared::new(2, ts.len(), 1);
-        for (nth, ts) in ts.iter().enumerate() {
-            shared.sent_ts[nth].store(*ts, Ordering::Relaxed);
+        for client in 0..2 {
+            for (nth, ts) in ts.iter().enumerate() {
+                let slot = client * shared.m + nth;
+                shared.sent_ts[slot].store(*ts, Ordering::Relaxed);
+                shared.sent_pos[slot][0].store(1f64.to_bits(), Ordering::Relaxed);
+                shared.sent_pos[slot][1].store((*ts as f64).to_bits(), Ordering::Relaxed);
+            }
         }
         for &nth in unacked {
             shared.unacknowledged(0, nth, 0);
@@ -503,10 +528,9 @@ mod tests {
         shared
     }
 
-    /// Client 1 (of 2, one map) receives client 0's events with these `ts`, seqs from 1.
-    fn receive(shared: &Shared, ts: &[i64]) -> ClientResult {
+    fn plan() -> Plan {
         let now = Instant::now();
-        let plan = Plan {
+        Plan {
             client: 1,
             group: 0,
             group_size: 2,
@@ -517,33 +541,38 @@ mod tests {
             receive: true,
             deadline: now,
             snapshot_seq: 0,
-        };
+        }
+    }
+
+    /// Client 1 receives these events (sender, `ts`) in one frame, seqs from 1.
+    fn receive(shared: &Shared, events: &[(&str, i64)]) -> Receiver {
         let index: rustc_hash::FxHashMap<String, u32> =
             [("p0".to_owned(), 0), ("p1".to_owned(), 1)].into_iter().collect();
-        let events: Vec<String> = ts
+        let events: Vec<String> = events
             .iter()
             .enumerate()
-            .map(|(i, ts)| {
-                format!(
-                    r#"{{"seq":{},"kind":"location","player":"p0","lat":1.0,"lon":{ts}.0,"ts":{ts}}}"#,
-                    i + 1
-                )
+            .map(|(i, (player, ts))| {
+                let seq = i + 1;
+                format!(r#"{{"seq":{seq},"kind":"location","player":"{player}","lat":1.0,"lon":{ts}.0,"ts":{ts}}}"#)
             })
             .collect();
         let frame = format!(r#"{{"type":"events","map":"m","events":[{}]}}"#, events.join(","));
         let mut receiver = Receiver { last_seq: 0, result: ClientResult::new(0, 2) };
-        receiver.frame(&frame, &plan, shared, &index);
-        receiver.result
+        receiver.frame(&frame, &plan(), shared, &index);
+        receiver
+    }
+
+    fn counts(result: &ClientResult) -> (u64, u64, u64, u64) {
+        (result.received, result.out_of_order, result.duplicates, result.errors)
     }
 
     #[test]
     fn an_update_the_server_did_not_acknowledge_is_passed_over_not_missed() {
         let shared = sent(&[100, 200, 300], &[1]);
-        let result = receive(&shared, &[100, 300]);
-        let counts = (result.received, result.out_of_order, result.duplicates, result.errors);
-        assert_eq!(counts, (2, 0, 0, 0));
-        assert_eq!(result.seen[0], Seen { next: 3, received: 2, last: (1.0, 300.0) });
-        assert_eq!(shared.unacked_per_client(), vec![1, 0]);
+        let receiver = receive(&shared, &[("p0", 100), ("p0", 300)]);
+        assert_eq!(counts(&receiver.result), (2, 0, 0, 0));
+        assert_eq!(receiver.result.seen[0], Seen { next: 3, received: 2, last: (1.0, 300.0) });
+        assert_eq!(shared.unacked(), vec![false, true, false, false, false, false]);
         assert_eq!(shared.unacked_in_map[0].load(Ordering::Relaxed), 1);
         assert_eq!(*shared.unacked_count.borrow(), 1);
     }
@@ -551,10 +580,32 @@ mod tests {
     #[test]
     fn an_unacknowledged_update_that_does_come_is_counted_in_its_place() {
         let shared = sent(&[100, 200, 300], &[1]);
-        let result = receive(&shared, &[100, 200, 300]);
-        let counts = (result.received, result.out_of_order, result.duplicates, result.errors);
-        assert_eq!(counts, (3, 0, 0, 0));
-        assert_eq!(result.seen[0], Seen { next: 3, received: 3, last: (1.0, 300.0) });
+        let receiver = receive(&shared, &[("p0", 100), ("p0", 200), ("p0", 300)]);
+        assert_eq!(counts(&receiver.result), (3, 0, 0, 0));
+        assert_eq!(receiver.result.seen[0], Seen { next: 3, received: 3, last: (1.0, 300.0) });
+    }
+
+    #[test]
+    fn an_acknowledged_update_that_never_comes_still_shows_as_out_of_order() {
+        let shared = sent(&[100, 200, 300], &[]);
+        let receiver = receive(&shared, &[("p0", 100), ("p0", 300)]);
+        assert_eq!((receiver.result.received, receiver.result.out_of_order), (2, 1));
+        assert_eq!(receiver.result.seen[0].next, 2);
+    }
+
+    #[test]
+    fn a_receiver_waits_for_every_acknowledged_update_even_when_an_unacknowledged_one_came() {
+        // Client 0's second update went unanswered but came; its third (acknowledged) has not.
+        let shared = sent(&[100, 200, 300], &[1]);
+        let early = [("p0", 100), ("p0", 200), ("p1", 100), ("p1", 200), ("p1", 300)];
+        let receiver = receive(&shared, &early);
+        assert_eq!(receiver.result.received, 5);
+        assert!(!receiver.has_all(6, &plan(), &shared), "client 0's third update is still due");
+        let receiver = receive(&shared, &[("p0", 100), ("p0", 300), ("p1", 100), ("p1", 200), ("p1", 300)]);
+        assert!(receiver.has_all(6, &plan(), &shared), "only the unacknowledged one did not come");
+        let clean = sent(&[100, 200], &[]);
+        let receiver = receive(&clean, &[("p0", 100), ("p1", 100), ("p1", 200)]);
+        assert!(!receiver.has_all(4, &plan(), &clean));
     }
 
     #[test]
@@ -562,38 +613,37 @@ mod tests {
         // Two clients in one map, three updates each; client 0's second went unanswered and
         // never came. Each receiver saw 2 of client 0's and 3 of client 1's.
         let args = BenchArgs::small(None, 2, 3, 1.0, 1);
-        let results = (0..2)
-            .map(|_| {
-                let mut result = ClientResult::new(0, 2);
-                result.seen = vec![
-                    Seen { next: 3, received: 2, last: (1.0, 2.0) },
-                    Seen { next: 3, received: 3, last: (3.0, 4.0) },
-                ];
-                result.received = 5;
-                result.errors = 0;
-                result.done_at = Some(1);
-                result
-            })
-            .collect();
-        let outcome = Outcome {
-            elapsed: Duration::from_secs(3),
-            results,
-            last_sent: vec![(1.0, 2.0), (3.0, 4.0)],
-            unacked: vec![1, 0],
-            server_cpu_seconds: None,
-            server_peak_rss_bytes: None,
-            bench_cpu_seconds: 0.0,
+        let report = |seen_of_0: Seen| {
+            let results = (0..2)
+                .map(|_| {
+                    let mut result = ClientResult::new(0, 2);
+                    result.seen = vec![seen_of_0, Seen { next: 3, received: 3, last: (1.0, 300.0) }];
+                    result.received = u64::from(seen_of_0.received) + 3;
+                    result.done_at = Some(1);
+                    result
+                })
+                .collect();
+            let outcome = Outcome {
+                elapsed: Duration::from_secs(3),
+                results,
+                sent: [100.0, 200.0, 300.0, 100.0, 200.0, 300.0].iter().map(|&lon| (1.0, lon)).collect(),
+                unacked: vec![false, true, false, false, false, false],
+                server_cpu_seconds: None,
+                server_peak_rss_bytes: None,
+                bench_cpu_seconds: 0.0,
+            };
+            Report::new(&args, outcome)
         };
-        let report = Report::new(&args, outcome);
-        assert_eq!((report.deliveries, report.expected, report.missing), (10, 10, 0));
-        assert!(report.consistent);
-    }
-
-    #[test]
-    fn an_acknowledged_update_that_never_comes_still_shows_as_out_of_order() {
-        let shared = sent(&[100, 200, 300], &[]);
-        let result = receive(&shared, &[100, 300]);
-        assert_eq!((result.received, result.out_of_order), (2, 1));
-        assert_eq!(result.seen[0].next, 2);
+        let whole = report(Seen { next: 3, received: 2, last: (1.0, 300.0) });
+        assert_eq!((whole.deliveries, whole.expected, whole.missing), (10, 10, 0));
+        assert!(whole.consistent);
+        // The unacknowledged update came, but the acknowledged third never did.
+        let short = report(Seen { next: 2, received: 2, last: (1.0, 200.0) });
+        assert_eq!((short.expected, short.missing), (10, 2));
+        assert!(!short.consistent);
+        // All came, but the last position is not the one sent.
+        let wrong = report(Seen { next: 3, received: 2, last: (1.0, 299.0) });
+        assert_eq!(wrong.missing, 0);
+        assert!(!wrong.consistent);
     }
 }

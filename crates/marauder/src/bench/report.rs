@@ -83,9 +83,10 @@ pub struct TimelinePoint {
 pub struct Outcome {
     pub elapsed: Duration,
     pub results: Vec<ClientResult>,
-    pub last_sent: Vec<(f64, f64)>,
-    /// Per client: its updates the server did not acknowledge (counted in its errors).
-    pub unacked: Vec<u32>,
+    /// Per (client, update), client-major: the position sent.
+    pub sent: Vec<(f64, f64)>,
+    /// Per (client, update): the server did not acknowledge it (counted in the errors).
+    pub unacked: Vec<bool>,
     pub server_cpu_seconds: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     pub bench_cpu_seconds: f64,
@@ -180,15 +181,19 @@ impl Report {
             }
             if receivers {
                 for (local, seen) in result.seen.iter().enumerate() {
-                    let sender = local * k + result.group;
-                    // What the server acknowledged must arrive; the rest may.
-                    let acked = m as u64 - u64::from(outcome.unacked[sender]);
-                    missing += acked.saturating_sub(u64::from(seen.received));
-                    consistent &= u64::from(seen.received) >= acked && seen.last == outcome.last_sent[sender];
+                    let slots = (local * k + result.group) * m..(local * k + result.group + 1) * m;
+                    let next = slots.start + seen.next as usize;
+                    // Every acknowledged update must arrive (an unacknowledged one may): those
+                    // after the last one seen are missing. The last one seen is the sender's
+                    // final position, as sent.
+                    let not_seen = outcome.unacked[next..slots.end].iter().filter(|u| !**u).count() as u64;
+                    missing += not_seen;
+                    consistent &=
+                        not_seen == 0 && (next == slots.start || seen.last == outcome.sent[next - 1]);
                 }
             }
         }
-        let acked: u64 = (n * m) as u64 - outcome.unacked.iter().map(|&u| u64::from(u)).sum::<u64>();
+        let acked = outcome.unacked.iter().filter(|u| !**u).count() as u64;
         let expected = if receivers { acked * group as u64 } else { 0 };
         let t = if done { last_done as f64 / 1e6 } else { outcome.elapsed.as_secs_f64() };
         let ideal = args.interval * m as f64;
