@@ -104,9 +104,10 @@ impl Session {
 
     /// Serves the socket until the connection ends.
     ///
-    /// Every idle connection holds this future, so it is kept small (measured by
-    /// `tests::an_idle_sessions_future_stays_small`): the session waits on the heap, and whatever is
-    /// not the wait or the hot write (a client's frame, a ping, the close) runs boxed.
+    /// Every idle connection holds this future, so it is kept small (bounded by
+    /// `tests::an_idle_sessions_future_stays_small`): the session waits on the heap, and
+    /// whatever is not the wait or the hot write (a client's frame, a ping, the close) runs
+    /// boxed while it lasts.
     pub fn run(self: Box<Self>, socket: WebSocket) -> impl Future<Output = ()> + Send + 'static {
         let span = tracing::info_span!("ws", player = %self.player.id);
         let (sink, stream) = socket.split();
