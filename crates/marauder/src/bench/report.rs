@@ -181,7 +181,8 @@ impl Report {
             }
             if receivers {
                 for (local, seen) in result.seen.iter().enumerate() {
-                    let slots = (local * k + result.group) * m..(local * k + result.group + 1) * m;
+                    let sender = local * k + result.group;
+                    let slots = sender * m..(sender + 1) * m;
                     let next = slots.start + seen.next as usize;
                     // Every acknowledged update must arrive (an unacknowledged one may): those
                     // after the last one seen are missing. The last one seen is the sender's
