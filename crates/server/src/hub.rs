@@ -12,11 +12,14 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use marauder_core::protocol::{Event, EventBody, UnsubscribeReason, encode_events};
 use marauder_core::{EventSink, MapId, Notice};
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use crate::connections::Connections;
-use crate::outbox::{Outbox, Queued};
+use crate::outbox::{NOT_LIVE, Outbox, Queued};
 
 /// Consecutive events of one map, encoded once.
 pub struct Batch {
@@ -24,6 +27,9 @@ pub struct Batch {
     pub events: Vec<Arc<Event>>,
     /// The encoded `events` frame.
     pub frame: Utf8Bytes,
+    /// The same frame as a WebSocket text frame on the wire (header and payload), for the
+    /// hub's direct writes (`Outbox::push_batch`).
+    pub wire: Bytes,
     /// Every event that ends subscriptions (usually none): a `left`, a `map_deleted`.
     pub ends: Vec<End>,
     /// Index in `events` of every `renamed` event (usually none).
@@ -42,7 +48,9 @@ pub struct End {
 
 impl Batch {
     pub fn new(map: MapId, events: Vec<Arc<Event>>) -> Batch {
-        let frame = encode_events(map.as_str(), events.iter().map(|e| &**e)).into();
+        let text = encode_events(map.as_str(), events.iter().map(|e| &**e));
+        let wire = on_the_wire(text.as_bytes());
+        let frame = text.into();
         let mut ends = Vec::new();
         let mut renames = Vec::new();
         for (index, event) in events.iter().enumerate() {
@@ -52,7 +60,13 @@ impl Batch {
                 renames.push(index);
             }
         }
-        Batch { map, events, frame, ends, renames }
+        Batch { map, events, frame, wire, ends, renames }
+    }
+
+    /// Whether every subscriber is sent all of it when it comes next: nothing in it ends a
+    /// subscription or renames a player (the session handles those).
+    pub fn whole_for_all(&self) -> bool {
+        self.ends.is_empty() && self.renames.is_empty()
     }
 
     pub fn first_seq(&self) -> u64 {
@@ -62,6 +76,17 @@ impl Batch {
     pub fn last_seq(&self) -> u64 {
         self.events.last().map_or(0, |e| e.seq)
     }
+}
+
+/// `text` as one final WebSocket text frame from a server (unmasked), as tungstenite writes it.
+fn on_the_wire(text: &[u8]) -> Bytes {
+    let header = FrameHeader { opcode: OpCode::Data(Data::Text), ..FrameHeader::default() };
+    let len = text.len() as u64;
+    let mut bytes = Vec::with_capacity(header.len(len) + text.len());
+    // Into a `Vec`, formatting cannot fail.
+    let _ = header.format(len, &mut bytes);
+    bytes.extend_from_slice(text);
+    bytes.into()
 }
 
 pub struct Hub {
@@ -83,14 +108,38 @@ struct TopicState {
     pending: Vec<Arc<Event>>,
     /// A flush task is running; it takes whatever is pending when its window ends.
     flushing: bool,
-    subscribers: Vec<(u64, Arc<Outbox>)>,
+    subscribers: Vec<Subscriber>,
+}
+
+#[derive(Clone)]
+struct Subscriber {
+    id: u64,
+    outbox: Arc<Outbox>,
+    /// The subscription's `delivered`.
+    delivered: Arc<AtomicU64>,
 }
 
 /// A subscription of one outbox to one map; dropping it unsubscribes.
 pub struct Subscription {
     pub id: u64,
+    /// The seq of the last event of the map sent to the client ([`NOT_LIVE`] until the
+    /// session sets it): the session moves it, and so does the hub when it writes a batch
+    /// directly (`Outbox::push_batch`).
+    pub delivered: Arc<AtomicU64>,
     topic: Weak<Topic>,
     hub: Weak<Hub>,
+}
+
+impl Subscription {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Sets `delivered`; the session calls it only while it holds its outbox (`Outbox::hold`
+    /// or `drain`), when the hub does not write directly.
+    pub fn set_delivered(&self, seq: u64) {
+        self.delivered.store(seq, Ordering::Relaxed);
+    }
 }
 
 impl Hub {
@@ -108,22 +157,24 @@ impl Hub {
     /// From now on, every event of `map` delivered to the hub is queued on `outbox`.
     pub fn subscribe(self: &Arc<Self>, map: &MapId, outbox: Arc<Outbox>) -> Subscription {
         let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
+        let delivered = Arc::new(AtomicU64::new(NOT_LIVE));
         let topic = {
             let mut topics = self.topics.lock().unwrap();
             let topic = topics
                 .entry(map.clone())
                 .or_insert_with(|| Arc::new(Topic { map: map.clone(), state: Mutex::default() }));
-            topic.state.lock().unwrap().subscribers.push((id, outbox));
+            let delivered = delivered.clone();
+            topic.state.lock().unwrap().subscribers.push(Subscriber { id, outbox, delivered });
             crate::metrics::subscriptions_changed(1.0);
             topic.clone()
         };
-        Subscription { id, topic: Arc::downgrade(&topic), hub: Arc::downgrade(self) }
+        Subscription { id, delivered, topic: Arc::downgrade(&topic), hub: Arc::downgrade(self) }
     }
 
     fn unsubscribe(&self, topic: &Topic, id: u64) {
         let mut state = topic.state.lock().unwrap();
         let before = state.subscribers.len();
-        state.subscribers.retain(|(sub, _)| *sub != id);
+        state.subscribers.retain(|sub| sub.id != id);
         // A slow subscriber is removed here first, then again when its session drops it.
         crate::metrics::subscriptions_changed(state.subscribers.len() as f64 - before as f64);
         drop(state);
@@ -197,12 +248,18 @@ impl Hub {
             let tail = jump.map(|at| rest.split_off(at));
             let batch = Arc::new(Batch::new(topic.map.clone(), rest));
             let mut queued = subscribers.len() - dropped.len();
-            for (id, outbox) in &subscribers {
+            let mut direct = 0;
+            for Subscriber { id, outbox, delivered } in &subscribers {
                 if dropped.contains(id) {
                     continue;
                 }
-                match outbox.push_batch(batch.clone()) {
+                match outbox.push_batch(batch.clone(), delivered) {
+                    Queued::Sent => direct += 1,
                     Queued::Caught => {}
+                    Queued::Waiting => {
+                        direct += 1;
+                        flushed.behind += usize::from(first);
+                    }
                     // Behind this flush's own first batch is not behind: counted on the first.
                     Queued::Behind if first => flushed.behind += 1,
                     Queued::Behind => {}
@@ -217,7 +274,7 @@ impl Hub {
                 }
             }
             // Counted once per batch: per recipient would contend on every subscriber.
-            crate::metrics::batch_queued(batch.events.len(), queued, batch.frame.len());
+            crate::metrics::batch_queued(batch.events.len(), queued, direct, batch.frame.len());
             first = false;
             match tail {
                 Some(tail) => rest = tail,
@@ -286,6 +343,8 @@ impl EventSink for Hub {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        // A batch still on its way is not written directly any more.
+        self.delivered.store(NOT_LIVE, Ordering::Relaxed);
         if let (Some(hub), Some(topic)) = (self.hub.upgrade(), self.topic.upgrade()) {
             hub.unsubscribe(&topic, self.id);
         }

@@ -20,6 +20,7 @@ mod session;
 mod state;
 #[cfg(test)]
 mod strategies;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! tracked, so the caller can wait for all of them after `shutdown`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
@@ -25,6 +25,7 @@ use tower::ServiceExt;
 
 use crate::ServerConfig;
 use crate::parse_errors::Guarded;
+use crate::wire::Wire;
 
 /// The request line and headers together: hyper's read buffer is this small, so a client
 /// that sends more is answered 431 before it can make the server hold more.
@@ -102,13 +103,16 @@ fn serve_connection(
     peer: SocketAddr,
     router: Router,
 ) -> http1::UpgradeableConnection<TokioIo<Guarded>, Handler> {
-    builder.serve_connection(TokioIo::new(socket), Handler { router, peer }).with_upgrades()
+    let wire = socket.wire();
+    builder.serve_connection(TokioIo::new(socket), Handler { router, peer, wire }).with_upgrades()
 }
 
-/// The router as a hyper service, with the peer's address in every request (`ConnectInfo`).
+/// The router as a hyper service, with the peer's address in every request (`ConnectInfo`)
+/// and the connection's write side (for a WebSocket's live frames).
 struct Handler {
     router: Router,
     peer: SocketAddr,
+    wire: Weak<Wire>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Handler {
@@ -119,6 +123,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Handler {
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        request.extensions_mut().insert(self.wire.clone());
         self.router.clone().oneshot(request)
     }
 }

@@ -26,6 +26,7 @@ pub const EVENTS_DELIVERED: &str = "marauder_events_delivered_total";
 pub const FRAMES_SENT: &str = "marauder_websocket_frames_sent_total";
 pub const BYTES_SENT: &str = "marauder_websocket_sent_bytes_total";
 pub const BATCH_EVENTS: &str = "marauder_fanout_batch_events";
+pub const FRAMES_DIRECT: &str = "marauder_websocket_frames_direct_total";
 pub const SLOW_DROPS: &str = "marauder_slow_consumer_drops_total";
 pub const RATE_LIMITED: &str = "marauder_rate_limited_total";
 /// Recorded by the embedded backend's writer thread.
@@ -96,6 +97,10 @@ fn describe() {
     describe_counter!(EVENTS_PUBLISHED, "Events given a seq by this handler, by `kind`.");
     describe_counter!(EVENTS_DELIVERED, "Events queued for subscribers: each event once per recipient.");
     describe_counter!(FRAMES_SENT, "Event frames queued for WebSockets: one per batch per recipient.");
+    describe_counter!(
+        FRAMES_DIRECT,
+        "Of those frames, the ones the fan-out wrote to the socket itself, its session not woken."
+    );
     describe_counter!(BYTES_SENT, Unit::Bytes, "Bytes of the event frames queued for WebSockets.");
     describe_histogram!(BATCH_EVENTS, Unit::Count, "Events per fan-out frame.");
     describe_counter!(SLOW_DROPS, "Subscriptions ended with `slow` because their outbox was full.");
@@ -116,6 +121,7 @@ fn describe() {
 struct Fanout {
     delivered: Counter,
     frames: Counter,
+    direct: Counter,
     bytes: Counter,
     batch_events: Histogram,
     slow_drops: Counter,
@@ -127,6 +133,7 @@ struct Fanout {
 static FANOUT: LazyLock<Fanout> = LazyLock::new(|| Fanout {
     delivered: metrics::counter!(EVENTS_DELIVERED),
     frames: metrics::counter!(FRAMES_SENT),
+    direct: metrics::counter!(FRAMES_DIRECT),
     bytes: metrics::counter!(BYTES_SENT),
     batch_events: metrics::histogram!(BATCH_EVENTS),
     slow_drops: metrics::counter!(SLOW_DROPS),
@@ -135,13 +142,15 @@ static FANOUT: LazyLock<Fanout> = LazyLock::new(|| Fanout {
     http_connections: metrics::gauge!(HTTP_CONNECTIONS),
 });
 
-/// One batch of `events` events, `frame_len` bytes, queued on `recipients` outboxes.
-pub(crate) fn batch_queued(events: usize, recipients: usize, frame_len: usize) {
+/// One batch of `events` events, `frame_len` bytes, sent to `recipients` sockets, `direct`
+/// of them written by the fan-out itself.
+pub(crate) fn batch_queued(events: usize, recipients: usize, direct: usize, frame_len: usize) {
     let fanout = &*FANOUT;
     fanout.batch_events.record(events as f64);
     if recipients > 0 {
         fanout.delivered.increment((events * recipients) as u64);
         fanout.frames.increment(recipients as u64);
+        fanout.direct.increment(direct as u64);
         fanout.bytes.increment((frame_len * recipients) as u64);
     }
 }

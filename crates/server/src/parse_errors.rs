@@ -20,20 +20,27 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use marauder_core::protocol::{ErrorBody, ErrorCode, ErrorDetail};
+use std::sync::{Arc, Weak};
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Sleep;
 
 use crate::headers;
 use crate::listener::MAX_HEAD_BYTES;
+use crate::wire::Wire;
 
 /// A client's socket, as hyper (and, after an upgrade, the WebSocket) reads and writes it.
 pub struct Guarded {
     /// The connection's place under `--max-connections`. Declared first, so dropped first: the
     /// slot is free by the time the client sees the socket close.
     _slot: OwnedSemaphorePermit,
-    tcp: TcpStream,
+    read: OwnedReadHalf,
+    /// The write side, which the hub also writes live frames to (`crate::wire`). The only
+    /// strong handle: the socket closes when this wrapper is dropped.
+    wire: Arc<Wire>,
     _open: crate::metrics::HttpConnection,
     replacing: Option<Replacing>,
     /// How long a write (or flush) may wait for a client that reads nothing.
@@ -52,14 +59,21 @@ struct Replacing {
 
 impl Guarded {
     pub fn new(tcp: TcpStream, slot: OwnedSemaphorePermit, write_timeout: Duration) -> Guarded {
+        let (read, write) = tcp.into_split();
         Guarded {
-            tcp,
+            read,
+            wire: Wire::new(write),
             _slot: slot,
             _open: crate::metrics::HttpConnection::open(),
             replacing: None,
             write_timeout,
             stalled: None,
         }
+    }
+
+    /// The write side, for the hub's live frames once the connection is a WebSocket.
+    pub fn wire(&self) -> Weak<Wire> {
+        Arc::downgrade(&self.wire)
     }
 
     /// A write that makes no progress for `write_timeout` fails, so a client that sends and
@@ -86,7 +100,7 @@ impl Guarded {
             return Poll::Ready(Ok(0));
         };
         while replacing.written < replacing.bytes.len() {
-            let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &replacing.bytes[replacing.written..]))?;
+            let n = ready!(self.wire.poll_write(cx, &replacing.bytes[replacing.written..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -100,7 +114,7 @@ impl Guarded {
 
 impl AsyncRead for Guarded {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+        Pin::new(&mut self.get_mut().read).poll_read(cx, buf)
     }
 }
 
@@ -111,7 +125,7 @@ impl AsyncWrite for Guarded {
             match rewrite(buf) {
                 Some(bytes) => this.replacing = Some(Replacing { bytes, written: 0, stands_for: buf.len() }),
                 None => {
-                    let polled = Pin::new(&mut this.tcp).poll_write(cx, buf);
+                    let polled = this.wire.poll_write(cx, buf);
                     return this.within_deadline(cx, polled);
                 }
             }
@@ -138,7 +152,7 @@ impl AsyncWrite for Guarded {
                     this.replacing = Some(Replacing { bytes, written: 0, stands_for })
                 }
                 None => {
-                    let polled = Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs);
+                    let polled = this.wire.poll_write_vectored(cx, bufs);
                     return this.within_deadline(cx, polled);
                 }
             }
@@ -148,17 +162,17 @@ impl AsyncWrite for Guarded {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        self.wire.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.tcp).poll_flush(cx);
+        let polled = this.wire.poll_flush(cx);
         this.within_deadline(cx, polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        self.wire.poll_shutdown(cx)
     }
 }
 

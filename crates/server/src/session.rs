@@ -80,11 +80,11 @@ pub struct Session {
 }
 
 struct Sub {
+    /// Also holds the seq of the last event of this map the client has been sent, which the
+    /// hub moves too when it writes a batch directly.
     hub: hub::Subscription,
     /// Keeps the map's events coming to this handler from whichever handler publishes them.
     _listening: Listening,
-    /// The seq of the last event of this map the client has been sent.
-    delivered: u64,
 }
 
 impl Session {
@@ -131,26 +131,33 @@ impl Session {
                     if let Some(stop) = outbox.stopped() {
                         break Some(closing(stop));
                     }
-                    if unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await.is_err() {
-                        break None;
+                    match unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await {
+                        Ok(true) => outbox.settle(),
+                        Ok(false) => {}
+                        Err(_) => break None,
                     }
                 }
                 incoming = stream.next() => {
                     alive.heard = true;
                     match incoming {
                         Some(Ok(Message::Close(_))) => {
+                            outbox.close();
                             // tungstenite has queued the echo of the client's close frame.
                             let _ = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, sink.close())).await;
                             break None;
                         }
                         None => break None,
                         Some(Ok(message)) => {
+                            // Batches wait behind what this writes, until it is flushed.
+                            outbox.hold();
                             let mut handled = Box::pin(async {
                                 self.handle(message, &mut stream, &mut sink).await?;
                                 sink.flush().await
                             });
-                            if unless_shutdown(handled.as_mut(), &shutdown).await.is_err() {
-                                break None;
+                            match unless_shutdown(handled.as_mut(), &shutdown).await {
+                                Ok(true) => outbox.settle(),
+                                Ok(false) => {}
+                                Err(_) => break None,
                             }
                         }
                         Some(Err(err)) => break close_for(&err),
@@ -170,6 +177,8 @@ impl Session {
                 }
             }
         };
+        // The close frame, if any, is the last frame: the hub writes nothing directly now.
+        outbox.close();
         if let Some((code, reason)) = close {
             let frame = CloseFrame { code, reason: reason.into() };
             let _ =
@@ -272,7 +281,9 @@ impl Session {
         if let Some(text) = frame {
             sink.feed(Message::Text(text.into())).await?;
         }
-        self.subs.insert(id, Sub { hub, _listening: listening, delivered });
+        // Live once this step's writes are flushed (`Outbox::settle`).
+        hub.set_delivered(delivered);
+        self.subs.insert(id, Sub { hub, _listening: listening });
         Ok(())
     }
 
@@ -293,7 +304,7 @@ impl Session {
     }
 
     async fn write_batch(&mut self, batch: &Batch, sink: &mut Sink) -> WriteResult {
-        let Some(delivered) = self.subs.get(&batch.map).map(|s| s.delivered) else {
+        let Some(delivered) = self.subs.get(&batch.map).map(|s| s.hub.delivered()) else {
             return Ok(()); // Not subscribed (any more).
         };
         if batch.first_seq() > delivered + 1 {
@@ -315,8 +326,8 @@ impl Session {
             Ok(Replay::Reset(snapshot)) => {
                 let (text, seq) = snapshot_message(&batch.map, snapshot, true);
                 sink.feed(Message::Text(text.unwrap_or_default().into())).await?;
-                if let Some(sub) = self.subs.get_mut(&batch.map) {
-                    sub.delivered = seq;
+                if let Some(sub) = self.subs.get(&batch.map) {
+                    sub.hub.set_delivered(seq);
                 }
             }
             Err(err) => {
@@ -332,13 +343,13 @@ impl Session {
     /// Writes the part of `batch` after what was delivered, up to the event that ends this
     /// subscription, if any: then the subscription ends, with the reason.
     async fn write_contiguous(&mut self, batch: &Batch, sink: &mut Sink) -> WriteResult {
-        let Some(sub) = self.subs.get_mut(&batch.map) else {
+        let Some(sub) = self.subs.get(&batch.map) else {
             return Ok(());
         };
-        let Some(cut) = cut(batch, sub.delivered, self.player.id.as_str()) else {
+        let Some(cut) = cut(batch, sub.hub.delivered(), self.player.id.as_str()) else {
             return Ok(());
         };
-        sub.delivered = cut.last_seq();
+        sub.hub.set_delivered(cut.last_seq());
         let frame = if cut.whole {
             batch.frame.clone() // The common case: the shared bytes, no copy.
         } else {
@@ -448,19 +459,20 @@ fn close_for(err: &axum::Error) -> Close {
     }
 }
 
-/// Runs a write, unless the server shuts down first (the loop then sends its 1001). A write
-/// a client stalls by not reading fails by itself: the socket under it has a write deadline
-/// (`parse_errors::Guarded`). The write is polled first: one that completes at once (the
-/// usual case) never polls the token, whose future costs nothing until it is polled. The
-/// write is pinned by the caller: taken by value, it would sit twice in the caller's future.
+/// Runs a write, unless the server shuts down first (the loop then sends its 1001): whether
+/// it finished. A write a client stalls by not reading fails by itself: the socket under it
+/// has a write deadline (`parse_errors::Guarded`). The write is polled first: one that
+/// completes at once (the usual case) never polls the token, whose future costs nothing
+/// until it is polled. The write is pinned by the caller: taken by value, it would sit twice
+/// in the caller's future.
 async fn unless_shutdown(
     write: Pin<&mut impl Future<Output = WriteResult>>,
     shutdown: &CancellationToken,
-) -> WriteResult {
+) -> Result<bool, axum::Error> {
     tokio::select! {
         biased;
-        written = write => written,
-        _ = shutdown.cancelled() => Ok(()),
+        written = write => written.map(|()| true),
+        _ = shutdown.cancelled() => Ok(false),
     }
 }
 

@@ -37,6 +37,10 @@ async fn metrics_count_exactly_the_work_done_in_the_prometheus_text_format() {
     assert_eq!(m["marauder_events_delivered_total"], N as f64);
     let frames = m["marauder_websocket_frames_sent_total"];
     assert!((1.0..=N as f64).contains(&frames), "{frames} frames for {N} events");
+    // Nothing was ahead of them on the socket: the fan-out wrote frames itself (one that came
+    // while the session still wrote the snapshot went through the session instead).
+    let direct = m["marauder_websocket_frames_direct_total"];
+    assert!((1.0..=frames).contains(&direct), "{direct} of {frames} frames written directly");
     assert_eq!(m["marauder_fanout_batch_events_count"], frames, "one recipient: a frame per batch");
     assert_eq!(m["marauder_fanout_batch_events_sum"], N as f64);
     let bytes = m["marauder_websocket_sent_bytes_total"];

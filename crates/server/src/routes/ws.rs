@@ -1,7 +1,8 @@
 //! `GET /api/v1/ws`: checks the browser's `Origin`, authenticates, enforces the per-player
 //! cap, upgrades, and hands the socket to a [`Session`](crate::session::Session).
 
-use axum::Router;
+use std::sync::Weak;
+
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Request, State};
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use marauder_core::CoreError;
 use marauder_core::protocol::{ErrorCode, MAX_BODY_BYTES};
 
@@ -16,6 +18,7 @@ use crate::error::ApiError;
 use crate::extract::AuthWithToken;
 use crate::session::Session;
 use crate::state::AppState;
+use crate::wire::Wire;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // A layer, not an extractor: the origin is checked before the token is.
@@ -48,12 +51,16 @@ const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 async fn upgrade(
     State(state): State<AppState>,
     AuthWithToken(player, token): AuthWithToken,
+    wire: Option<Extension<Weak<Wire>>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws =
         ws.map_err(|rejection| ApiError::bad_request(format!("not a WebSocket upgrade: {rejection}")))?;
     let cap = state.config.max_connections_per_player;
-    let outbox = crate::outbox::Outbox::new(state.config.outbox_bytes);
+    // The connection's socket, which the hub writes live frames to directly (the server's
+    // own listener puts it in every request).
+    let wire = wire.map(|Extension(wire)| wire);
+    let outbox = crate::outbox::Outbox::with_wire(state.config.outbox_bytes, wire);
     let Some(registration) = state.connections.register(&player, cap, outbox) else {
         crate::metrics::rate_limited("ws_per_player");
         return Err(CoreError::RateLimited {
