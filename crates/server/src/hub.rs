@@ -1,10 +1,13 @@
 //! The local fan-out: for each map with subscribers on this handler, collect the events the
-//! feed delivers for a short window, encode them once as one `events` frame, and queue that
-//! same frame (a shared handle, no copy) on every subscriber's [`Outbox`]. The window adapts:
-//! the first event after a quiet window goes out at once, later ones wait for their window.
+//! feed delivers for a short window, encode them once as one `events` frame, and give that
+//! same frame (a shared handle, no copy) to every subscriber's [`Outbox`], which writes it to
+//! the socket right away when nothing is ahead of it, or queues it for the session. The window
+//! adapts: the first event after a quiet window goes out at once, later ones wait for their
+//! window.
 //!
 //! A subscriber whose outbox is full is dropped from the map and told `slow`; it never
-//! makes the server buffer more. The hub knows nothing of HTTP, sockets or backends.
+//! makes the server buffer more. The hub knows nothing of HTTP, backends or the socket under
+//! an outbox.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,8 +211,9 @@ impl Hub {
     /// events take fewer, larger frames (a frame's cost is mostly fixed: a wake-up, a write,
     /// a read at the other end). Two signs say it cannot keep up: the window's timer fired
     /// late (the workers are too busy to run it on time), or a quarter of the map's
-    /// subscribers had not written out the previous frame yet when the next came (their
-    /// sessions, or their clients, are a window behind). With neither, the window shrinks
+    /// subscribers could not take the flush's first frame at once: their sessions had not
+    /// written out the previous one yet, or their sockets were full (their sessions, or
+    /// their clients, are a window behind). With neither, the window shrinks
     /// back by half the configured one per flush.
     async fn flush_loop(self: Arc<Self>, topic: Arc<Topic>) {
         tokio::task::yield_now().await;
@@ -286,7 +290,8 @@ impl Hub {
 }
 
 /// What a flush found: how many subscribers it sent to, and how many of them were behind
-/// (still holding an earlier frame when the flush's first batch came).
+/// (still holding an earlier frame, queued or in the socket's buffer, when the flush's first
+/// batch came).
 #[derive(Debug, Clone, Copy)]
 struct Flushed {
     recipients: usize,
@@ -343,7 +348,8 @@ impl EventSink for Hub {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        // A batch still on its way is not written directly any more.
+        // Batches flushed from now on are not written directly any more (one already being
+        // flushed may be, as if it had come just before the client's unsubscribe).
         self.delivered.store(NOT_LIVE, Ordering::Relaxed);
         if let (Some(hub), Some(topic)) = (self.hub.upgrade(), self.topic.upgrade()) {
             hub.unsubscribe(&topic, self.id);

@@ -95,13 +95,19 @@ fn describe() {
     describe_gauge!(WEBSOCKET_CONNECTIONS, "Open WebSocket sessions.");
     describe_gauge!(SUBSCRIPTIONS, "Live map subscriptions of this handler's WebSockets.");
     describe_counter!(EVENTS_PUBLISHED, "Events given a seq by this handler, by `kind`.");
-    describe_counter!(EVENTS_DELIVERED, "Events queued for subscribers: each event once per recipient.");
-    describe_counter!(FRAMES_SENT, "Event frames queued for WebSockets: one per batch per recipient.");
+    describe_counter!(
+        EVENTS_DELIVERED,
+        "Events sent to subscribers (written or queued): each event once per recipient."
+    );
+    describe_counter!(
+        FRAMES_SENT,
+        "Event frames sent to WebSockets (written or queued): one per batch per recipient."
+    );
     describe_counter!(
         FRAMES_DIRECT,
-        "Of those frames, the ones the fan-out wrote to the socket itself, its session not woken."
+        "Of those frames, the ones the fan-out wrote to the socket itself, not through the session's queue."
     );
-    describe_counter!(BYTES_SENT, Unit::Bytes, "Bytes of the event frames queued for WebSockets.");
+    describe_counter!(BYTES_SENT, Unit::Bytes, "Bytes of the event frames sent to WebSockets.");
     describe_histogram!(BATCH_EVENTS, Unit::Count, "Events per fan-out frame.");
     describe_counter!(SLOW_DROPS, "Subscriptions ended with `slow` because their outbox was full.");
     describe_counter!(RATE_LIMITED, "Requests refused with 429, by `kind` of limit.");

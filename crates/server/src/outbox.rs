@@ -2,10 +2,12 @@
 //! connection's session, which writes everything queued and then flushes once.
 //!
 //! The common case skips the queue: a batch that is next for its subscription, while nothing
-//! is queued and the session is not writing, is written by the hub itself, straight into the
-//! socket ([`Wire`]); the session is not woken at all. Everything else (a batch that is not
-//! whole for the subscriber, one behind others, one that comes while the session writes its
-//! own frames) goes through the queue, so a map's frames keep their order.
+//! is queued and the session is not writing map frames, is written by the hub itself, straight
+//! into the socket ([`Wire`]); the session is not woken at all. Everything else (a batch that
+//! is not whole for the subscriber, one behind others, one that comes while the session
+//! writes what it drained or a subscription's start) goes through the queue, so a map's
+//! frames keep their order. (Frames of no map, an error, a ping, a pong, may be written by
+//! the session meanwhile: the socket keeps every write whole.)
 //!
 //! It is also how the session hears that it must end (the server shuts down, its player is
 //! deleted, its session revoked): a [`Stop`] set once, behind the same wake-up as the frames.
@@ -15,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use futures_util::task::AtomicWaker;
@@ -81,11 +83,13 @@ pub enum Queued {
 struct Queue {
     items: VecDeque<Outgoing>,
     bytes: usize,
-    /// The session is writing (what it drained, or its own frames), or has closed: batches
-    /// wait in the queue behind its writes.
+    /// The session is writing map frames (what it drained, or a subscription's start), or
+    /// has closed: batches wait in the queue behind its writes.
     busy: bool,
-    /// The connection's socket, for the direct writes; `None` once the session closes.
-    wire: Option<Weak<Wire>>,
+    /// The connection's socket, for the direct writes; `None` once the session closes. Held
+    /// no longer than the session: the outbox goes with the session's registration and
+    /// subscriptions, and the session lets go of it when it closes.
+    wire: Option<Arc<Wire>>,
 }
 
 impl Outbox {
@@ -94,7 +98,7 @@ impl Outbox {
     }
 
     /// An outbox whose batches are written directly to `wire` when they can be.
-    pub fn with_wire(capacity_bytes: usize, wire: Option<Weak<Wire>>) -> Arc<Outbox> {
+    pub fn with_wire(capacity_bytes: usize, wire: Option<Arc<Wire>>) -> Arc<Outbox> {
         Arc::new(Outbox {
             queue: Mutex::new(Queue { wire, ..Queue::default() }),
             waker: AtomicWaker::new(),
@@ -133,7 +137,7 @@ impl Outbox {
         if next && batch.whole_for_all() && !queue.busy && queue.items.is_empty() {
             // `delivered` is read and moved under the queue's lock, which the session holds
             // to start writing: it never sees it move while it writes.
-            if let Some(wire) = queue.wire.as_ref().and_then(Weak::upgrade) {
+            if let Some(wire) = &queue.wire {
                 let written = wire.write_now(&batch.wire, self.capacity_bytes);
                 if written != Written::Full {
                     delivered.store(batch.last_seq(), Ordering::Relaxed);
@@ -142,10 +146,15 @@ impl Outbox {
                 return match written {
                     Written::Sent => Queued::Sent,
                     Written::Full => Queued::Full,
-                    // The session writes out what waits, or hears that the socket broke.
-                    Written::Waiting | Written::Broken => {
+                    // The session writes out what waits.
+                    Written::Waiting => {
                         self.wake();
                         Queued::Waiting
+                    }
+                    // The session hears it at its flush, and ends.
+                    Written::Broken => {
+                        self.wake();
+                        Queued::Caught
                     }
                 };
             }
@@ -288,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn the_next_batch_goes_straight_to_the_socket_when_nothing_is_ahead() {
         let (wire, mut client, _read) = crate::wire::tests::pair().await;
-        let outbox = Outbox::with_wire(1 << 20, Some(Arc::downgrade(&wire)));
+        let outbox = Outbox::with_wire(1 << 20, Some(wire));
         let delivered = AtomicU64::new(2);
         let first = batch(3..=4);
         assert_eq!(outbox.push_batch(first.clone(), &delivered), Queued::Sent);
@@ -304,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_waits_in_the_queue_whenever_it_cannot_go_first() {
         let (wire, mut client, _read) = crate::wire::tests::pair().await;
-        let outbox = Outbox::with_wire(1 << 20, Some(Arc::downgrade(&wire)));
+        let outbox = Outbox::with_wire(1 << 20, Some(wire.clone()));
         // Not live yet (the session has not sent the map's state): queued.
         let delivered = AtomicU64::new(NOT_LIVE);
         assert_eq!(outbox.push_batch(batch(1..=1), &delivered), Queued::Caught);
@@ -343,7 +352,7 @@ mod tests {
         outbox.settle();
         assert_eq!(outbox.push_batch(batch(5..=5), &delivered), Queued::Caught);
         assert_eq!(outbox.drain().len(), 1);
-        assert_eq!(Arc::weak_count(&wire), 0, "the outbox let go of the socket");
+        assert_eq!(Arc::strong_count(&wire), 1, "the outbox let go of the socket");
     }
 
     #[tokio::test]

@@ -38,8 +38,8 @@ pub struct Guarded {
     /// slot is free by the time the client sees the socket close.
     _slot: OwnedSemaphorePermit,
     read: OwnedReadHalf,
-    /// The write side, which the hub also writes live frames to (`crate::wire`). The only
-    /// strong handle: the socket closes when this wrapper is dropped.
+    /// The write side, which the hub also writes live frames to (`crate::wire`): a
+    /// WebSocket's outbox holds it too, until its session closes.
     wire: Arc<Wire>,
     _open: crate::metrics::HttpConnection,
     replacing: Option<Replacing>,
@@ -47,6 +47,9 @@ pub struct Guarded {
     write_timeout: Duration,
     /// Running while a write waits for room in the socket; any progress clears it.
     stalled: Option<Pin<Box<Sleep>>>,
+    /// The wire's bytes sent when `stalled` was started: bytes that went out since, from
+    /// waiting ones (a large snapshot's, or the hub's), are progress too.
+    progress: u64,
 }
 
 /// A rewritten error being written: its bytes, how many are out, and how many of hyper's
@@ -68,6 +71,7 @@ impl Guarded {
             replacing: None,
             write_timeout,
             stalled: None,
+            progress: 0,
         }
     }
 
@@ -87,6 +91,11 @@ impl Guarded {
         if polled.is_ready() {
             self.stalled = None;
             return polled;
+        }
+        let sent = self.wire.sent();
+        if sent != self.progress {
+            self.progress = sent;
+            self.stalled = None;
         }
         let timeout = self.write_timeout;
         let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
@@ -172,7 +181,9 @@ impl AsyncWrite for Guarded {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.wire.poll_shutdown(cx)
+        let this = self.get_mut();
+        let polled = this.wire.poll_shutdown(cx);
+        this.within_deadline(cx, polled)
     }
 }
 

@@ -133,7 +133,8 @@ impl Session {
                     }
                     match unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await {
                         Ok(true) => outbox.settle(),
-                        Ok(false) => {}
+                        // Cut off by the shutdown: nothing more is written directly.
+                        Ok(false) => outbox.close(),
                         Err(_) => break None,
                     }
                 }
@@ -148,15 +149,15 @@ impl Session {
                         }
                         None => break None,
                         Some(Ok(message)) => {
-                            // Batches wait behind what this writes, until it is flushed.
-                            outbox.hold();
+                            // A subscription holds the outbox (`Outbox::hold`) until this
+                            // flush; a location's store round trip does not.
                             let mut handled = Box::pin(async {
                                 self.handle(message, &mut stream, &mut sink).await?;
                                 sink.flush().await
                             });
                             match unless_shutdown(handled.as_mut(), &shutdown).await {
                                 Ok(true) => outbox.settle(),
-                                Ok(false) => {}
+                                Ok(false) => outbox.close(),
                                 Err(_) => break None,
                             }
                         }
@@ -221,6 +222,11 @@ impl Session {
             }
             ClientMessage::Location(input) => {
                 let run = next_locations(input, stream);
+                if next_is_close(stream) {
+                    // Read ahead, the client's close is answered by this step's flush: no
+                    // live frame may follow that answer.
+                    self.registration.outbox.close();
+                }
                 if let Some(name) = self.registration.name.changed(&mut self.name_seen) {
                     self.player.name = name;
                 }
@@ -234,6 +240,8 @@ impl Session {
     }
 
     async fn subscribe(&mut self, map: String, since: Option<u64>, sink: &mut Sink) -> WriteResult {
+        // The map's state and the subscription's start are written before any live batch.
+        self.registration.outbox.hold();
         let app = self.state.app.clone();
         let record = match app.member_map(&self.player, &map).await {
             Ok(record) => record,
@@ -349,13 +357,15 @@ impl Session {
         let Some(cut) = cut(batch, sub.hub.delivered(), self.player.id.as_str()) else {
             return Ok(());
         };
-        sub.hub.set_delivered(cut.last_seq());
         let frame = if cut.whole {
             batch.frame.clone() // The common case: the shared bytes, no copy.
         } else {
             encode_events(batch.map.as_str(), cut.events.iter().map(|e| &**e)).into()
         };
+        let last = cut.last_seq();
         sink.feed(Message::Text(frame)).await?;
+        // Moved once the frame is in the sink: a write cut off by a shutdown delivered nothing.
+        sub.hub.set_delivered(last);
         if let Some(name) = cut.renamed {
             // Renamed on another handler: this one's sockets take the name from the event.
             self.registration.name.set(name);
@@ -411,6 +421,11 @@ fn next_locations(first: LocationInput, stream: &mut Incoming) -> Vec<LocationIn
         run.push(next);
     }
     run
+}
+
+/// Whether the client's next frame, already read, is its close.
+fn next_is_close(stream: &mut Incoming) -> bool {
+    matches!(Pin::new(stream).peek().now_or_never(), Some(Some(Ok(Message::Close(_)))))
 }
 
 /// Parses a client frame; on error also answers the `map` it named, if it named one.

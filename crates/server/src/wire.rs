@@ -12,6 +12,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 
@@ -20,6 +21,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 pub struct Wire {
     state: Mutex<State>,
+    /// Bytes the socket has taken so far: the write deadline's measure of progress.
+    sent: AtomicU64,
 }
 
 struct State {
@@ -51,7 +54,8 @@ const KEEP_BUFFER: usize = 16 * 1024;
 
 impl Wire {
     pub fn new(half: OwnedWriteHalf) -> Arc<Wire> {
-        Arc::new(Wire { state: Mutex::new(State { half, out: Vec::new(), start: 0, broken: None }) })
+        let state = State { half, out: Vec::new(), start: 0, broken: None };
+        Arc::new(Wire { state: Mutex::new(state), sent: AtomicU64::new(0) })
     }
 
     /// Writes `frame` now if it can go without waiting: into the socket, or behind bytes
@@ -67,17 +71,21 @@ impl Wire {
             if waiting + frame.len() > capacity {
                 return Written::Full;
             }
-            state.out.extend_from_slice(frame);
+            state.wait(frame);
             return Written::Waiting;
         }
         match state.half.try_write(frame) {
-            Ok(n) if n == frame.len() => Written::Sent,
+            Ok(n) if n == frame.len() => {
+                self.progressed(n);
+                Written::Sent
+            }
             Ok(n) => {
-                state.out.extend_from_slice(&frame[n..]);
+                self.progressed(n);
+                state.wait(&frame[n..]);
                 Written::Waiting
             }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                state.out.extend_from_slice(frame);
+                state.wait(frame);
                 Written::Waiting
             }
             Err(err) => {
@@ -85,6 +93,15 @@ impl Wire {
                 Written::Broken
             }
         }
+    }
+
+    /// Bytes the socket has taken so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn progressed(&self, n: usize) {
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Bytes waiting for the socket.
@@ -110,14 +127,15 @@ impl Wire {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut state = self.lock();
-        ready!(state.poll_drain(cx))?;
+        ready!(self.poll_drain(&mut state, cx))?;
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let n = ready!(Pin::new(&mut state.half).poll_write_vectored(cx, bufs))?;
+        self.progressed(n);
         if n > 0 && n < total {
             let mut skip = n;
             for buf in bufs {
                 let from = skip.min(buf.len());
-                state.out.extend_from_slice(&buf[from..]);
+                state.wait(&buf[from..]);
                 skip -= from;
             }
             return Poll::Ready(Ok(total));
@@ -131,36 +149,47 @@ impl Wire {
 
     pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.lock();
-        ready!(state.poll_drain(cx))?;
+        ready!(self.poll_drain(&mut state, cx))?;
         Pin::new(&mut state.half).poll_flush(cx)
     }
 
     pub(crate) fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut state = self.lock();
-        ready!(state.poll_drain(cx))?;
+        ready!(self.poll_drain(&mut state, cx))?;
         Pin::new(&mut state.half).poll_shutdown(cx)
+    }
+
+    /// Writes out what waits.
+    fn poll_drain(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(kind) = state.broken {
+            return Poll::Ready(Err(kind.into()));
+        }
+        while state.start < state.out.len() {
+            let n = ready!(Pin::new(&mut state.half).poll_write(cx, &state.out[state.start..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.progressed(n);
+            state.start += n;
+        }
+        state.start = 0;
+        state.out.clear();
+        if state.out.capacity() > KEEP_BUFFER {
+            state.out = Vec::new();
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
 impl State {
-    /// Writes out what waits.
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(kind) = self.broken {
-            return Poll::Ready(Err(kind.into()));
+    /// Keeps `bytes` to send after what waits. What was sent is dropped first once it is
+    /// half of the buffer, so the buffer holds about what waits, not all that ever waited.
+    fn wait(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.out.len() / 2 {
+            self.out.drain(..self.start);
+            self.start = 0;
         }
-        while self.start < self.out.len() {
-            let n = ready!(Pin::new(&mut self.half).poll_write(cx, &self.out[self.start..]))?;
-            if n == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.start += n;
-        }
-        self.start = 0;
-        self.out.clear();
-        if self.out.capacity() > KEEP_BUFFER {
-            self.out = Vec::new();
-        }
-        Poll::Ready(Ok(()))
+        self.out.extend_from_slice(bytes);
     }
 }
 
@@ -235,6 +264,30 @@ pub(crate) mod tests {
         assert_eq!(got.len(), frames * frame.len() + 3);
         assert!(got[..frames * frame.len()].iter().all(|&b| b == b'a'));
         assert_eq!(&got[frames * frame.len()..], b"END");
+    }
+
+    #[tokio::test]
+    async fn every_byte_taken_is_sent_or_waiting_and_counted_once_sent() {
+        let (wire, mut client, _read) = pair().await;
+        let frame = vec![b'c'; 4096];
+        let mut taken = 0u64;
+        while wire.waiting() < 3 * frame.len() {
+            assert_ne!(wire.write_now(&frame, 1 << 30), Written::Full);
+            taken += frame.len() as u64;
+            assert_eq!(wire.sent() + wire.waiting() as u64, taken);
+        }
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0; 1 << 16];
+            let mut got = 0u64;
+            while got < taken {
+                got += client.read(&mut buf).await.unwrap() as u64;
+            }
+            got
+        });
+        let mut owner = Owner(wire.clone());
+        owner.flush().await.unwrap();
+        assert_eq!((wire.sent(), wire.waiting()), (taken, 0), "all of it went out, once");
+        assert_eq!(reader.await.unwrap(), taken);
     }
 
     #[tokio::test]

@@ -30,7 +30,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
 const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Past `WRITE_BUFFER` a send waits for the socket, so this bounds only the largest single
-/// frame, which must fit: a snapshot of a large map, or a replay of its recent events.
+/// frame, which must fit: a snapshot of a large map, or a replay of its recent events. (The
+/// tail of one such write the socket did not take waits under it, in `crate::wire`, until
+/// the session's flush.)
 const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 
 #[utoipa::path(
@@ -59,7 +61,7 @@ async fn upgrade(
     let cap = state.config.max_connections_per_player;
     // The connection's socket, which the hub writes live frames to directly (the server's
     // own listener puts it in every request).
-    let wire = wire.map(|Extension(wire)| wire);
+    let wire = wire.and_then(|Extension(wire)| wire.upgrade());
     let outbox = crate::outbox::Outbox::with_wire(state.config.outbox_bytes, wire);
     let Some(registration) = state.connections.register(&player, cap, outbox) else {
         crate::metrics::rate_limited("ws_per_player");
