@@ -253,11 +253,11 @@ impl Hub {
             let batch = Arc::new(Batch::new(topic.map.clone(), rest));
             let mut queued = subscribers.len() - dropped.len();
             let mut direct = 0;
-            for Subscriber { id, outbox, delivered } in &subscribers {
+            for Subscriber { id, outbox, delivered } in subscribers.iter() {
                 if dropped.contains(id) {
                     continue;
                 }
-                match outbox.push_batch(batch.clone(), delivered) {
+                match outbox.push_batch(&batch, delivered) {
                     Queued::Sent => direct += 1,
                     Queued::Caught => {}
                     Queued::Waiting => {

@@ -130,7 +130,7 @@ impl Outbox {
     /// the socket now when it is the subscription's next and whole for it and nothing is ahead
     /// of it (then `delivered` moves), else queued for the session, unless it does not fit.
     /// Says whether everything before it had been written out.
-    pub fn push_batch(&self, batch: Arc<Batch>, delivered: &AtomicU64) -> Queued {
+    pub fn push_batch(&self, batch: &Arc<Batch>, delivered: &AtomicU64) -> Queued {
         let len = batch.frame.len();
         let mut queue = self.queue.lock().unwrap();
         let next = delivered.load(Ordering::Relaxed).checked_add(1) == Some(batch.first_seq());
@@ -164,7 +164,7 @@ impl Outbox {
         }
         queue.bytes += len;
         let behind = !queue.items.is_empty();
-        self.push(queue, Outgoing::Batch(batch));
+        self.push(queue, Outgoing::Batch(batch.clone()));
         if behind { Queued::Behind } else { Queued::Caught }
     }
 
@@ -262,16 +262,16 @@ mod tests {
         let len = batch.frame.len();
         let live = AtomicU64::new(0);
         let mut accepted = 0;
-        assert_eq!(outbox.push_batch(batch.clone(), &live), Queued::Caught);
+        assert_eq!(outbox.push_batch(&batch, &live), Queued::Caught);
         accepted += 1;
-        while outbox.push_batch(batch.clone(), &live) == Queued::Behind {
+        while outbox.push_batch(&batch, &live) == Queued::Behind {
             accepted += 1;
         }
         assert_eq!(accepted, 1000 / len);
         assert!(outbox.queued_bytes() <= 1000);
         assert_eq!(outbox.drain().len(), accepted);
         assert_eq!(outbox.queued_bytes(), 0);
-        assert_eq!(outbox.push_batch(batch, &live), Queued::Caught);
+        assert_eq!(outbox.push_batch(&batch, &live), Queued::Caught);
     }
 
     fn joined(seq: u64) -> Arc<Event> {
@@ -300,7 +300,7 @@ mod tests {
         let outbox = Outbox::with_wire(1 << 20, Some(wire));
         let delivered = AtomicU64::new(2);
         let first = batch(3..=4);
-        assert_eq!(outbox.push_batch(first.clone(), &delivered), Queued::Sent);
+        assert_eq!(outbox.push_batch(&first, &delivered), Queued::Sent);
         assert_eq!(delivered.load(Ordering::Relaxed), 4, "delivered moves with a direct write");
         assert!(outbox.drain().is_empty(), "nothing was queued");
         assert!(!woken(&outbox), "the session was not woken");
@@ -316,21 +316,21 @@ mod tests {
         let outbox = Outbox::with_wire(1 << 20, Some(wire.clone()));
         // Not live yet (the session has not sent the map's state): queued.
         let delivered = AtomicU64::new(NOT_LIVE);
-        assert_eq!(outbox.push_batch(batch(1..=1), &delivered), Queued::Caught);
+        assert_eq!(outbox.push_batch(&batch(1..=1), &delivered), Queued::Caught);
         assert!(woken(&outbox));
         // Behind a queued batch: queued, even when it is next.
         let _ = outbox.drain();
         delivered.store(1, Ordering::Relaxed);
         outbox.settle();
         outbox.hold();
-        assert_eq!(outbox.push_batch(batch(2..=2), &delivered), Queued::Caught, "held: queued");
-        assert_eq!(outbox.push_batch(batch(3..=3), &delivered), Queued::Behind);
+        assert_eq!(outbox.push_batch(&batch(2..=2), &delivered), Queued::Caught, "held: queued");
+        assert_eq!(outbox.push_batch(&batch(3..=3), &delivered), Queued::Behind);
         assert_eq!(delivered.load(Ordering::Relaxed), 1, "a queued batch moves nothing");
         assert_eq!(outbox.drain().len(), 2);
         delivered.store(3, Ordering::Relaxed);
         outbox.settle();
         // After a gap: queued, so that the session fills it.
-        assert_eq!(outbox.push_batch(batch(5..=5), &delivered), Queued::Caught);
+        assert_eq!(outbox.push_batch(&batch(5..=5), &delivered), Queued::Caught);
         assert_eq!(outbox.drain().len(), 1);
         outbox.settle();
         // One that ends a subscription: queued, the session cuts it.
@@ -339,18 +339,18 @@ mod tests {
             body: EventBody::Left { player: "p".into(), name: "n".into(), removed: None },
         });
         let ends = Arc::new(Batch::new(MapId::parse("m").unwrap(), vec![left]));
-        assert_eq!(outbox.push_batch(ends, &delivered), Queued::Caught);
+        assert_eq!(outbox.push_batch(&ends, &delivered), Queued::Caught);
         assert_eq!(outbox.drain().len(), 1);
         // Settled with nothing queued: direct again.
         outbox.settle();
         let direct = batch(4..=4);
-        assert_eq!(outbox.push_batch(direct.clone(), &delivered), Queued::Sent);
+        assert_eq!(outbox.push_batch(&direct, &delivered), Queued::Sent);
         assert!(outbox.drain().is_empty());
         assert_eq!(read_now(&mut client, direct.wire.len()).await, direct.wire);
         // Closed: never direct again, and the socket is not held.
         outbox.close();
         outbox.settle();
-        assert_eq!(outbox.push_batch(batch(5..=5), &delivered), Queued::Caught);
+        assert_eq!(outbox.push_batch(&batch(5..=5), &delivered), Queued::Caught);
         assert_eq!(outbox.drain().len(), 1);
         assert_eq!(Arc::strong_count(&wire), 1, "the outbox let go of the socket");
     }
