@@ -348,8 +348,8 @@ impl EventSink for Hub {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        // Batches flushed from now on are not written directly any more (one already being
-        // flushed may be, as if it had come just before the client's unsubscribe).
+        // Not written directly any more: the session holds its outbox when it drops a
+        // subscription (a direct write under way ends first), and sees this before it settles.
         self.delivered.store(NOT_LIVE, Ordering::Relaxed);
         if let (Some(hub), Some(topic)) = (self.hub.upgrade(), self.topic.upgrade()) {
             hub.unsubscribe(&topic, self.id);

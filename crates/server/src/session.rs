@@ -216,6 +216,10 @@ impl Session {
             ClientMessage::Subscribe(Subscribe { map, since }) => self.subscribe(map, since, sink).await,
             ClientMessage::Unsubscribe(Unsubscribe { map }) => {
                 if let Some(map) = MapId::parse(&map) {
+                    // Held first: a direct write of the map under way ends before, and none
+                    // starts after, so whatever the session writes next comes after the
+                    // map's last frame.
+                    self.registration.outbox.hold();
                     self.subs.remove(&map);
                 }
                 Ok(())

@@ -184,6 +184,82 @@ async fn an_unsubscribed_map_sends_nothing_more() {
     app.stop().await;
 }
 
+/// Subscribing, with or without `since`, and unsubscribing again and again while a map's
+/// events flow: each start (snapshot or replay) is followed by every later event once and in
+/// order, whether the hub queued it for the session (while the session wrote the start) or
+/// wrote it to the socket itself, and nothing of the map comes after an unsubscribe is done.
+/// End to end; the interleavings themselves are forced in the outbox's unit tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscribing_while_events_flow_gets_each_later_event_once_in_order() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const ROUNDS: usize = 24;
+    const PER_ROUND: usize = 25;
+    let app = TestApp::spawn().await;
+    let (watcher, _) = app.player("Watcher").await;
+    let map = watcher.create_map("Busy", None).await.unwrap();
+    let (pusher, _) = app.player("Pusher").await;
+    pusher.join(&map.id, None).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushing = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut ts = 0;
+            while !stop.load(Ordering::Relaxed) {
+                ts += 1;
+                pusher.post_location(&loc_at(1.0, 1.0, ts)).await.unwrap();
+            }
+        }
+    });
+    let mut live = watcher.connect().await.unwrap();
+    let mut last_seen = None;
+    for round in 0..ROUNDS {
+        let since = last_seen.filter(|_| round % 2 == 1);
+        live.subscribe(&map.id, since).await.unwrap();
+        let mut next = match since {
+            Some(seen) => seen + 1,
+            None => match recv(&mut live).await {
+                ServerMessage::Snapshot { map: m, seq, reset: None, .. } if m == map.id => seq + 1,
+                other => panic!("round {round}: expected the snapshot, got {other:?}"),
+            },
+        };
+        let mut got = 0;
+        while got < PER_ROUND {
+            match recv(&mut live).await {
+                ServerMessage::Events { map: m, events } if m == map.id => {
+                    for event in events {
+                        assert_eq!(event.seq, next, "round {round}: the event after {}", next - 1);
+                        next += 1;
+                        got += 1;
+                    }
+                }
+                other => panic!("round {round}: expected events, got {other:?}"),
+            }
+        }
+        live.unsubscribe(&map.id).await.unwrap();
+        // Frames are handled in order: once this error is back, the unsubscribe is done;
+        // frames of the map written before it still come first, and still in order.
+        live.send_raw(Message::text("[]")).await.unwrap();
+        loop {
+            match recv(&mut live).await {
+                ServerMessage::Events { map: m, events } if m == map.id => {
+                    for event in events {
+                        assert_eq!(event.seq, next, "round {round}, unsubscribing");
+                        next += 1;
+                    }
+                }
+                ServerMessage::Error { code: ErrorCode::BadRequest, .. } => break,
+                other => panic!("round {round}: expected the error, got {other:?}"),
+            }
+        }
+        last_seen = Some(next - 1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    pushing.await.unwrap();
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn one_connection_follows_many_maps() {
     let app = TestApp::spawn().await;
