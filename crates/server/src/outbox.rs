@@ -212,8 +212,8 @@ impl Outbox {
         std::mem::take(&mut queue.items)
     }
 
-    /// The session is about to write frames of its own (a snapshot, an error): batches
-    /// queue behind them until [`Outbox::settle`].
+    /// The session is about to write a subscription's start, or to drop a subscription:
+    /// batches queue behind until [`Outbox::settle`] (a direct write under way ends first).
     pub fn hold(&self) {
         self.queue.lock().unwrap().busy = true;
     }
