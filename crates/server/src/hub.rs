@@ -157,7 +157,8 @@ impl Hub {
         })
     }
 
-    /// From now on, every event of `map` delivered to the hub is queued on `outbox`.
+    /// From now on, every event of `map` delivered to the hub is sent to `outbox` (written or
+    /// queued).
     pub fn subscribe(self: &Arc<Self>, map: &MapId, outbox: Arc<Outbox>) -> Subscription {
         let id = self.next_sub.fetch_add(1, Ordering::Relaxed);
         let delivered = Arc::new(AtomicU64::new(NOT_LIVE));

@@ -69,11 +69,12 @@ pub enum Stop {
 pub enum Queued {
     /// Written to the socket directly, all of it.
     Sent,
-    /// Written directly, but some of it waits for room in the socket: the client is behind.
+    /// Written directly, but the rest of it waits for room in the socket: the client is behind.
     Waiting,
     /// Queued; the session had written everything before it.
     Caught,
-    /// Queued behind frames the session has not written yet: it is a batch or more behind.
+    /// Queued behind frames the session has not written yet, or because the socket could
+    /// not take it at once: it is a batch or more behind.
     Behind,
     /// It did not fit; nothing was queued.
     Full,
@@ -134,36 +135,40 @@ impl Outbox {
         let len = batch.frame.len();
         let mut queue = self.queue.lock().unwrap();
         let next = delivered.load(Ordering::Relaxed).checked_add(1) == Some(batch.first_seq());
+        let mut refused = false;
         if next && batch.whole_for_all() && !queue.busy && queue.items.is_empty() {
             // `delivered` is read and moved under the queue's lock, which the session holds
             // to start writing: it never sees it move while it writes.
             if let Some(wire) = &queue.wire {
-                let written = wire.write_now(&batch.wire, self.capacity_bytes);
-                if written != Written::Full {
+                let written = wire.write_now(&batch.wire);
+                if written != Written::Behind {
                     delivered.store(batch.last_seq(), Ordering::Relaxed);
                 }
-                drop(queue);
-                return match written {
-                    Written::Sent => Queued::Sent,
-                    Written::Full => Queued::Full,
-                    // The session writes out what waits.
+                match written {
+                    Written::Sent => return Queued::Sent,
+                    // The session writes out the rest.
                     Written::Waiting => {
+                        drop(queue);
                         self.wake();
-                        Queued::Waiting
+                        return Queued::Waiting;
                     }
                     // The session hears it at its flush, and ends.
                     Written::Broken => {
+                        drop(queue);
                         self.wake();
-                        Queued::Caught
+                        return Queued::Caught;
                     }
-                };
+                    // Queued below, as shared bytes: the socket keeps no copy.
+                    Written::Behind => refused = true,
+                }
             }
         }
         if queue.bytes + len > self.capacity_bytes && !queue.items.is_empty() {
             return Queued::Full;
         }
         queue.bytes += len;
-        let behind = !queue.items.is_empty();
+        // Behind other frames, or behind a socket that could not take it at once.
+        let behind = !queue.items.is_empty() || refused;
         self.push(queue, Outgoing::Batch(batch.clone()));
         if behind { Queued::Behind } else { Queued::Caught }
     }

@@ -5,15 +5,16 @@
 //! wake-up of the session's task, its poll, a copy into tungstenite's buffer and the write
 //! (issue #15's profile: the session's write path was most of a frame's cost).
 //!
-//! Frames never interleave: every write is taken whole or not at all. What the socket does
-//! not take at once (the tail of a write, or the hub's frames while the socket is full) waits
-//! in `out`, which the next write or flush of the owner drains first, in order. Only the
-//! owner ever waits for the socket; the hub's writes never register a waker.
+//! Frames never interleave. The hub writes only at a frame boundary: not while the owner is
+//! in the middle of a write the socket took part of, nor while anything of its own waits.
+//! The tail of a frame of the hub that the socket took part of waits in `out` (the only bytes
+//! ever kept here), which the owner's next write or flush sends first. Only the owner ever
+//! waits for the socket; the hub never waits, not even for the lock.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::AsyncWrite;
@@ -27,67 +28,62 @@ pub struct Wire {
 
 struct State {
     half: OwnedWriteHalf,
-    /// Accepted bytes not in the socket yet, from `start` on: whole frames, or the tail of one.
+    /// The tail of one frame of the hub, not in the socket yet, from `start` on.
     out: Vec<u8>,
     start: usize,
+    /// The owner's last write was taken in part: the socket is in the middle of its bytes.
+    mid_write: bool,
     /// The error a write of the hub met, which the owner's next write or flush reports.
     broken: Option<io::ErrorKind>,
 }
 
-/// What became of a frame the hub wrote.
+/// What became of a frame the hub offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
     /// All of it is in the socket.
     Sent,
-    /// Some or all of it waits in the buffer: the owner must flush (the socket is full, or
-    /// the owner had bytes waiting).
+    /// Part of it is in the socket, the rest waits: the owner must flush.
     Waiting,
-    /// It would take the buffer over `capacity`: nothing was taken.
-    Full,
+    /// Nothing was written: something is ahead of it (bytes waiting, the owner mid-write or
+    /// writing now) or the socket is full. The caller queues it for the owner.
+    Behind,
     /// The socket is broken; the owner hears it at its next write.
     Broken,
 }
 
-/// A buffer that grew past this (the tail of a large snapshot) is freed once drained, so an
-/// idle connection keeps none.
-const KEEP_BUFFER: usize = 16 * 1024;
-
 impl Wire {
     pub fn new(half: OwnedWriteHalf) -> Arc<Wire> {
-        let state = State { half, out: Vec::new(), start: 0, broken: None };
+        let state = State { half, out: Vec::new(), start: 0, mid_write: false, broken: None };
         Arc::new(Wire { state: Mutex::new(state), sent: AtomicU64::new(0) })
     }
 
-    /// Writes `frame` now if it can go without waiting: into the socket, or behind bytes
-    /// already waiting (at most `capacity` of them in all). Never waits and never registers
-    /// a waker: on [`Written::Waiting`] the caller makes the owner flush.
-    pub fn write_now(&self, frame: &[u8], capacity: usize) -> Written {
-        let mut state = self.lock();
+    /// Writes `frame` now if it can go first and without waiting. Never waits, never
+    /// registers a waker, keeps no more than the tail of this one frame: on
+    /// [`Written::Waiting`] the caller makes the owner flush, on [`Written::Behind`] it queues.
+    pub fn write_now(&self, frame: &[u8]) -> Written {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Written::Behind, // The owner is writing.
+        };
         if state.broken.is_some() {
             return Written::Broken;
         }
-        let waiting = state.out.len() - state.start;
-        if waiting > 0 {
-            if waiting + frame.len() > capacity {
-                return Written::Full;
-            }
-            state.wait(frame);
-            return Written::Waiting;
+        if state.mid_write || state.start < state.out.len() {
+            return Written::Behind;
         }
         match state.half.try_write(frame) {
             Ok(n) if n == frame.len() => {
                 self.progressed(n);
                 Written::Sent
             }
-            Ok(n) => {
+            Ok(n) if n > 0 => {
                 self.progressed(n);
-                state.wait(&frame[n..]);
+                state.out.extend_from_slice(&frame[n..]);
                 Written::Waiting
             }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                state.wait(frame);
-                Written::Waiting
-            }
+            Ok(_) => Written::Behind,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Written::Behind,
             Err(err) => {
                 state.broken = Some(err.kind());
                 Written::Broken
@@ -120,7 +116,7 @@ impl Wire {
         self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
-    /// Writes after what waits, and takes `bufs` whole: what the socket does not take waits.
+    /// Writes after what waits, as a socket does: in part, if the socket takes only part.
     pub(crate) fn poll_write_vectored(
         &self,
         cx: &mut Context<'_>,
@@ -131,15 +127,9 @@ impl Wire {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         let n = ready!(Pin::new(&mut state.half).poll_write_vectored(cx, bufs))?;
         self.progressed(n);
-        if n > 0 && n < total {
-            let mut skip = n;
-            for buf in bufs {
-                let from = skip.min(buf.len());
-                state.wait(&buf[from..]);
-                skip -= from;
-            }
-            return Poll::Ready(Ok(total));
-        }
+        // Written whole, the socket is at a boundary again (tungstenite and hyper write from
+        // buffers that hold whole frames or messages, and write their rest next).
+        state.mid_write = n < total;
         Poll::Ready(Ok(n))
     }
 
@@ -173,23 +163,9 @@ impl Wire {
             state.start += n;
         }
         state.start = 0;
-        state.out.clear();
-        if state.out.capacity() > KEEP_BUFFER {
-            state.out = Vec::new();
-        }
+        // At most one frame's tail was here: freed, so an idle connection keeps nothing.
+        state.out = Vec::new();
         Poll::Ready(Ok(()))
-    }
-}
-
-impl State {
-    /// Keeps `bytes` to send after what waits. What was sent is dropped first once it is
-    /// half of the buffer, so the buffer holds about what waits, not all that ever waited.
-    fn wait(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start >= self.out.len() / 2 {
-            self.out.drain(..self.start);
-            self.start = 0;
-        }
-        self.out.extend_from_slice(bytes);
     }
 }
 
@@ -227,22 +203,23 @@ pub(crate) mod tests {
     async fn frames_written_now_and_by_the_owner_arrive_whole_and_in_order() {
         let (wire, mut client, _read) = pair().await;
         let mut owner = Owner(wire.clone());
-        // Fill the socket until the hub's writes must wait: then they queue behind, in order.
+        // Write until the socket is full: a frame it took in part waits, the next is refused.
         let frame = vec![b'a'; 4096];
-        let mut sent = 0usize;
-        let mut waiting = 0usize;
-        let mut frames = 0usize;
-        while waiting < 3 {
-            match wire.write_now(&frame, 1 << 30) {
-                Written::Sent => sent += 1,
-                Written::Waiting => waiting += 1,
-                other => panic!("unexpected {other:?}"),
+        let mut taken = 0usize;
+        loop {
+            match wire.write_now(&frame) {
+                Written::Sent => taken += 1,
+                Written::Waiting => {
+                    taken += 1;
+                    assert!(wire.waiting() > 0 && wire.waiting() < frame.len());
+                    assert_eq!(wire.write_now(&frame), Written::Behind, "nothing goes after a tail");
+                    break;
+                }
+                Written::Behind => break,
+                Written::Broken => panic!("the socket broke"),
             }
-            frames += 1;
         }
-        assert!(wire.waiting() > 0);
-        assert_eq!(sent + waiting, frames);
-        // The owner's bytes come after every frame accepted before them.
+        // The owner's bytes come after every frame taken before them.
         let reader = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = vec![0; 1 << 16];
@@ -261,9 +238,9 @@ pub(crate) mod tests {
         drop(owner);
         drop(wire);
         let got = reader.await.unwrap();
-        assert_eq!(got.len(), frames * frame.len() + 3);
-        assert!(got[..frames * frame.len()].iter().all(|&b| b == b'a'));
-        assert_eq!(&got[frames * frame.len()..], b"END");
+        assert_eq!(got.len(), taken * frame.len() + 3);
+        assert!(got[..taken * frame.len()].iter().all(|&b| b == b'a'));
+        assert_eq!(&got[taken * frame.len()..], b"END");
     }
 
     #[tokio::test]
@@ -271,10 +248,12 @@ pub(crate) mod tests {
         let (wire, mut client, _read) = pair().await;
         let frame = vec![b'c'; 4096];
         let mut taken = 0u64;
-        while wire.waiting() < 3 * frame.len() {
-            assert_ne!(wire.write_now(&frame, 1 << 30), Written::Full);
+        while let written @ (Written::Sent | Written::Waiting) = wire.write_now(&frame) {
             taken += frame.len() as u64;
             assert_eq!(wire.sent() + wire.waiting() as u64, taken);
+            if written == Written::Waiting {
+                break;
+            }
         }
         let reader = tokio::spawn(async move {
             let mut buf = vec![0; 1 << 16];
@@ -291,14 +270,16 @@ pub(crate) mod tests {
     }
 
     #[tokio::test]
-    async fn a_frame_that_would_pass_the_capacity_is_not_taken() {
+    async fn nothing_is_written_now_while_the_owner_is_in_the_middle_of_a_write() {
+        use futures_util::FutureExt;
+
         let (wire, _client, _read) = pair().await;
-        let frame = vec![b'b'; 4096];
-        while wire.write_now(&frame, 1 << 30) == Written::Sent {}
-        let waiting = wire.waiting();
-        assert_eq!(wire.write_now(&frame, waiting + frame.len() - 1), Written::Full);
-        assert_eq!(wire.waiting(), waiting, "nothing of a refused frame is taken");
-        assert_eq!(wire.write_now(&frame, waiting + frame.len()), Written::Waiting);
-        assert_eq!(wire.waiting(), waiting + frame.len());
+        let mut owner = Owner(wire.clone());
+        // More than the socket's buffers hold, nobody reading: taken in part.
+        let big = vec![b'd'; 64 << 20];
+        let n = owner.write(&big).now_or_never().expect("some room").unwrap();
+        assert!(n > 0 && n < big.len(), "{n} bytes taken");
+        assert_eq!(wire.write_now(b"frame"), Written::Behind);
+        assert_eq!(wire.waiting(), 0, "nothing of a refused frame is kept");
     }
 }

@@ -30,9 +30,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Past `WRITE_BUFFER` a send waits for the socket, so this bounds only the largest single
-/// frame, which must fit: a snapshot of a large map, or a replay of its recent events. (The
-/// tail of one such write the socket did not take waits under it, in `crate::wire`, until
-/// the session's flush.)
+/// frame, which must fit: a snapshot of a large map, or a replay of its recent events.
 const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 
 #[utoipa::path(
