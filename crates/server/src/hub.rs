@@ -28,7 +28,7 @@ use crate::outbox::{NOT_LIVE, Outbox, Queued};
 pub struct Batch {
     pub map: MapId,
     pub events: Vec<Arc<Event>>,
-    /// The encoded `events` frame.
+    /// The encoded `events` frame: the payload of `wire`, shared.
     pub frame: Utf8Bytes,
     /// The same frame as a WebSocket text frame on the wire (header and payload), for the
     /// hub's direct writes (`Outbox::push_batch`).
@@ -53,7 +53,9 @@ impl Batch {
     pub fn new(map: MapId, events: Vec<Arc<Event>>) -> Batch {
         let text = encode_events(map.as_str(), events.iter().map(|e| &**e));
         let wire = on_the_wire(text.as_bytes());
-        let frame = text.into();
+        // The frame is the wire form's payload: the same bytes, not a copy.
+        let payload = wire.slice(wire.len() - text.len()..);
+        let frame = Utf8Bytes::try_from(payload).unwrap_or_else(|_| text.into());
         let mut ends = Vec::new();
         let mut renames = Vec::new();
         for (index, event) in events.iter().enumerate() {
@@ -128,7 +130,7 @@ pub struct Subscription {
     /// The seq of the last event of the map sent to the client ([`NOT_LIVE`] until the
     /// session sets it): the session moves it, and so does the hub when it writes a batch
     /// directly (`Outbox::push_batch`).
-    pub delivered: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
     topic: Weak<Topic>,
     hub: Weak<Hub>,
 }

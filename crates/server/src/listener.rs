@@ -123,7 +123,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Handler {
     fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
         let mut request = request.map(Body::new);
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        request.extensions_mut().insert(self.wire.clone());
+        // Only where it is used: a REST request pays no insertion.
+        if request.headers().contains_key(hyper::header::UPGRADE) {
+            request.extensions_mut().insert(self.wire.clone());
+        }
         self.router.clone().oneshot(request)
     }
 }

@@ -39,7 +39,7 @@ use crate::connections::Registration;
 use crate::error::ApiError;
 use crate::extract::from_value;
 use crate::hub::{self, Batch};
-use crate::outbox::{Outgoing, Stop};
+use crate::outbox::{Outbox, Outgoing, Stop};
 use crate::session::cut::cut;
 use crate::session::liveness::Liveness;
 use crate::state::AppState;
@@ -131,11 +131,9 @@ impl Session {
                     if let Some(stop) = outbox.stopped() {
                         break Some(closing(stop));
                     }
-                    match unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await {
-                        Ok(true) => outbox.settle(),
-                        // Cut off by the shutdown: nothing more is written directly.
-                        Ok(false) => outbox.close(),
-                        Err(_) => break None,
+                    let written = unless_shutdown(pin!(self.write_queued(&mut sink)), &shutdown).await;
+                    if release(&outbox, written).is_err() {
+                        break None;
                     }
                 }
                 incoming = stream.next() => {
@@ -155,10 +153,8 @@ impl Session {
                                 self.handle(message, &mut stream, &mut sink).await?;
                                 sink.flush().await
                             });
-                            match unless_shutdown(handled.as_mut(), &shutdown).await {
-                                Ok(true) => outbox.settle(),
-                                Ok(false) => outbox.close(),
-                                Err(_) => break None,
+                            if release(&outbox, unless_shutdown(handled.as_mut(), &shutdown).await).is_err() {
+                                break None;
                             }
                         }
                         Some(Err(err)) => break close_for(&err),
@@ -493,6 +489,16 @@ async fn unless_shutdown(
         written = write => written.map(|()| true),
         _ = shutdown.cancelled() => Ok(false),
     }
+}
+
+/// After a write the session held its outbox for: let go of it once the write is flushed;
+/// after one cut off by the shutdown, nothing more is written directly.
+fn release(outbox: &Outbox, written: Result<bool, axum::Error>) -> WriteResult {
+    match written? {
+        true => outbox.settle(),
+        false => outbox.close(),
+    }
+    Ok(())
 }
 
 mod cut;
