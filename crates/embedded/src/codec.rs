@@ -35,7 +35,10 @@ pub const DEVICES: TableDefinition<'static, &str, &[u8]> = TableDefinition::new(
 pub const PLAYER_DEVICES: TableDefinition<'static, (&str, &str), ()> = TableDefinition::new("player_devices");
 /// (player, ts, unique) → [`Fix`] as JSON
 pub const TRAILS: TableDefinition<'static, (&str, i64, u64), &[u8]> = TableDefinition::new("trails");
-/// player → number of points in its trail
+/// unique → (player, [`Fix`] as JSON): trail points committed in the order they came, not yet
+/// folded into [`TRAILS`] ([`crate::trails`]); emptied by every fold
+pub const TRAIL_LOG: TableDefinition<'static, u64, (&str, &[u8])> = TableDefinition::new("trail_log");
+/// player → number of points in its trail ([`TRAILS`])
 pub const TRAIL_LEN: TableDefinition<'static, &str, u64> = TableDefinition::new("trail_len");
 /// map → a seq no event has reached yet (every seq handed out is below it)
 pub const SEQ_RESERVED: TableDefinition<'static, &str, u64> = TableDefinition::new("seq_reserved");
@@ -65,6 +68,7 @@ pub fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(PLAYER_DEVICES).map_err(fail)?;
         txn.open_table(TRAILS).map_err(fail)?;
         txn.open_table(TRAIL_LEN).map_err(fail)?;
+        txn.open_table(TRAIL_LOG).map_err(fail)?;
         txn.open_table(SEQ_RESERVED).map_err(fail)?;
         txn.open_table(RECENT).map_err(fail)?;
         txn.open_table(RECENT_RANGE).map_err(fail)?;

@@ -17,7 +17,7 @@ use marauder_core::StoreError;
 use crate::Options;
 use crate::codec::db_err;
 use crate::db::Db;
-use crate::trails::TrailBuffer;
+use crate::trails::{Committed, TrailBuffer};
 use crate::writer::commit_pending;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -86,11 +86,15 @@ fn probe_and_commit(db: &Db, trails: &TrailBuffer, options: &Options) -> Result<
     probe(db).map_err(|e| db_err(redb::Error::Io(e)))?;
     let batch = trails.start_commit();
     let result = commit_pending(db, &batch, options);
-    trails.finish_commit(result.is_ok());
+    drop(batch);
+    trails.finish_commit(match &result {
+        Ok(not_logged) => Committed::Logged { not_logged: not_logged.clone() },
+        Err(_) => Committed::Failed,
+    });
     if let Err(StoreError::Unavailable(_)) = &result {
         reopen(db); // redb refuses everything after the failure until then.
     }
-    result
+    result.map(drop)
 }
 
 /// Writes, syncs and removes a scratch file beside the database.

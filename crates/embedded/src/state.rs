@@ -237,7 +237,9 @@ pub(crate) fn load(
         let Some(id) = PlayerId::parse(member) else {
             continue;
         };
-        let (Some(player), Some(fix)) = (read_player(txn, member)?, latest_point(txn, trails, &id)?) else {
+        let (Some(player), Some(fix)) =
+            (read_player(txn, member)?, latest_point(txn, trails.points_of(&id), &id)?)
+        else {
             continue;
         };
         latest.insert(member.clone(), PlayerLocation { player: member.clone(), name: player.name, fix });

@@ -21,7 +21,7 @@ use crate::memberships::MembershipCache;
 use crate::retention::SweepCursor;
 use crate::sessions;
 use crate::tokens::TokenCache;
-use crate::trails::TrailBuffer;
+use crate::trails::{Points, TrailBuffer};
 use crate::writer::{Op, Reply, Writer};
 
 pub struct EmbeddedStore {
@@ -137,7 +137,7 @@ pub(crate) fn pairs_of(
 /// merged with its uncommitted ones. A point's tie is the unique part of its key.
 pub(crate) fn trail_points(
     txn: &ReadTransaction,
-    trails: &TrailBuffer,
+    uncommitted: Points,
     player: &PlayerId,
     (range, after): (TrailRange, Option<TrailCursor>),
     limit: usize,
@@ -165,8 +165,7 @@ pub(crate) fn trail_points(
         let (_, ts, tie) = key.value();
         points.push((TrailCursor { ts, tie }, codec::decode_fix(value.value())?));
     }
-    let uncommitted =
-        trails.points_of(player).into_iter().map(|(tie, fix)| (TrailCursor { ts: fix.ts, tie }, fix));
+    let uncommitted = uncommitted.into_iter().map(|(tie, fix)| (TrailCursor { ts: fix.ts, tie }, fix));
     points.extend(uncommitted.filter(|(at, _)| (*at > first || (inclusive && *at == first)) && *at <= last));
     points.sort_by_key(|(at, _)| *at);
     // A point being committed right now can be both in the table and in the buffer.
@@ -179,7 +178,7 @@ pub(crate) fn trail_points(
 /// The player's point with the greatest `ts`, committed or not.
 pub(crate) fn latest_point(
     txn: &ReadTransaction,
-    trails: &TrailBuffer,
+    uncommitted: Points,
     player: &PlayerId,
 ) -> Result<Option<Fix>> {
     let id = player.as_str();
@@ -192,7 +191,7 @@ pub(crate) fn latest_point(
             }
             None => None,
         };
-    let uncommitted = trails.points_of(player).into_iter().map(|(unique, fix)| (fix.ts, unique, fix));
+    let uncommitted = uncommitted.into_iter().map(|(unique, fix)| (fix.ts, unique, fix));
     Ok(committed
         .into_iter()
         .chain(uncommitted)
@@ -438,13 +437,15 @@ impl Store for EmbeddedStore {
         after: Option<TrailCursor>,
         limit: usize,
     ) -> Result<TrailPage> {
-        let (trails, player) = (self.caches.trails.clone(), player.clone());
-        self.read(move |txn| trail_points(txn, &trails, &player, (range, after), limit)).await
+        // The points in memory are copied before the read begins: a point a commit or fold
+        // takes out of memory afterwards is in the read's snapshot (both: deduplicated).
+        let (uncommitted, player) = (self.caches.trails.points_of(player), player.clone());
+        self.read(move |txn| trail_points(txn, uncommitted, &player, (range, after), limit)).await
     }
 
     async fn latest(&self, player: &PlayerId) -> Result<Option<Fix>> {
-        let (trails, player) = (self.caches.trails.clone(), player.clone());
-        self.read(move |txn| latest_point(txn, &trails, &player)).await
+        let (uncommitted, player) = (self.caches.trails.points_of(player), player.clone());
+        self.read(move |txn| latest_point(txn, uncommitted, &player)).await
     }
 
     async fn erase_trails_before(&self, cutoff: Millis, budget: usize) -> Result<Erased> {

@@ -14,7 +14,7 @@ use redb::{ReadableTableMetadata, TableDefinition};
 
 use crate::{Embedded, Options, codec};
 
-struct Nowhere;
+pub(crate) struct Nowhere;
 
 impl EventSink for Nowhere {
     fn deliver(&self, _map: &MapId, _event: Arc<Event>) {}
@@ -35,7 +35,7 @@ pub(crate) fn player(id: &str, name: &str) -> PlayerRecord {
     PlayerRecord { id: PlayerId::parse(id).unwrap(), name: name.into(), created_at: 1000 }
 }
 
-fn session(player: &str, id: &str, token: u8, created_at: i64) -> SessionRecord {
+pub(crate) fn session(player: &str, id: &str, token: u8, created_at: i64) -> SessionRecord {
     SessionRecord {
         id: SessionId::parse(id).unwrap(),
         player: PlayerId::parse(player).unwrap(),

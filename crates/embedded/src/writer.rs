@@ -20,7 +20,7 @@ use crate::codec::{self, db_err};
 use crate::db::Db;
 use crate::places::PresenceBuffer;
 use crate::recovery::Recovery;
-use crate::trails::{Batch, TrailBuffer};
+use crate::trails::{Batch, Committed, TrailBuffer};
 use crate::{Options, internal};
 
 pub enum Op {
@@ -150,7 +150,11 @@ fn run(db: Db, pending: Pending, options: Options, rx: mpsc::Receiver<Request>) 
             continue;
         }
         let trails_due = Instant::now() >= next_trail_commit || closing;
-        if requests.is_empty() && (!trails_due || (trails.is_empty() && pending.presence.is_empty())) {
+        // Checked at the trails' pace; on closing the log is folded, whatever it holds.
+        let fold_due =
+            trails_due && (closing || trails.fold_due(options.trail_fold_points, options.trail_fold_after));
+        let idle = trails.is_empty() && pending.presence.is_empty() && !fold_due;
+        if requests.is_empty() && (!trails_due || idle) {
             if trails_due {
                 next_trail_commit = Instant::now() + options.trail_commit_interval;
             }
@@ -160,16 +164,28 @@ fn run(db: Db, pending: Pending, options: Options, rx: mpsc::Receiver<Request>) 
             continue;
         }
         let (ops, replies): (Vec<Op>, Vec<_>) = requests.into_iter().unzip();
-        let outcome = if !ops.is_empty() && trails.pending_len() > PIGGYBACK_POINTS {
+        // An erasure works on the trails table, and a flush leaves every point there: the
+        // log is folded in their commit, before them (an erasure's at the start of a round:
+        // its later steps, 20 ms apart, would fold all the time, and what a round misses is
+        // erased by the next; reads leave expired points out meanwhile).
+        let fold_now =
+            ops.iter().any(|op| matches!(op, Op::Flush | Op::EraseTrails(_, _, std::ops::Bound::Unbounded)));
+        let outcome = if !ops.is_empty() && !fold_now && trails.pending_len() > PIGGYBACK_POINTS {
             // Acknowledged writes do not wait behind a large batch of trail points.
-            match commit_logged(&db, &Batch::default(), &pending.presence, ops, replies, &options) {
+            match commit_logged(&db, &Batch::default(), None, &pending.presence, ops, replies, &options) {
                 Err(StoreError::Unavailable(reason)) => Err(reason),
-                _ if trails_due => commit_trails(&db, &pending, Vec::new(), Vec::new(), &options),
+                _ if trails_due => commit_trails(&db, &pending, Vec::new(), Vec::new(), &options, fold_due),
                 _ => Ok(()),
             }
         } else {
-            // A few pending points ride along with the writes; or the points are due.
-            commit_trails(&db, &pending, ops, replies, &options)
+            // A few pending points ride along with the writes; or the points are due. A fold
+            // that is only due comes in a commit of its own, after the writes.
+            match commit_trails(&db, &pending, ops, replies, &options, fold_now) {
+                Ok(()) if fold_due && !fold_now => {
+                    commit_trails(&db, &pending, Vec::new(), Vec::new(), &options, true)
+                }
+                outcome => outcome,
+            }
         };
         if let Err(reason) = outcome {
             recovery = Some(Recovery::start(&db, reason));
@@ -210,18 +226,46 @@ fn refuse(db: &Db, requests: Vec<Request>) {
     }
 }
 
-/// Commits the pending trail points with `ops`; on failure the points go back to pending.
-/// Fails with the reason when the store hit an I/O fault.
+/// Commits the pending trail points with `ops`, to the trail log, or with the logged points
+/// straight to the trails table when it `fold`s; on failure the points go back where they
+/// were. Fails with the reason when the store hit an I/O fault.
 fn commit_trails(
     db: &Db,
     pending: &Pending,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
+    fold: bool,
 ) -> Result<(), String> {
     let trails = &pending.trails;
-    let result = commit_logged(db, &trails.start_commit(), &pending.presence, ops, replies, options);
-    trails.finish_commit(result.is_ok());
+    // A player deleted in this commit keeps none of its points in memory: its store call may
+    // have forgotten them already, before they are logged here.
+    let deleted: Vec<PlayerId> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeletePlayer(player) => Some(player.clone()),
+            _ => None,
+        })
+        .collect();
+    let folding = fold.then(|| trails.start_fold());
+    let result = commit_logged(
+        db,
+        &trails.start_commit(),
+        folding.as_deref(),
+        &pending.presence,
+        ops,
+        replies,
+        options,
+    );
+    drop(folding);
+    trails.finish_commit(match &result {
+        Err(_) => Committed::Failed,
+        Ok(_) if fold => Committed::Folded,
+        Ok(not_logged) => Committed::Logged { not_logged: [not_logged.as_slice(), &deleted].concat() },
+    });
+    if fold {
+        trails.finish_fold(result.is_ok());
+    }
     match result {
         Err(StoreError::Unavailable(reason)) => Err(reason),
         _ => Ok(()),
@@ -232,31 +276,33 @@ fn commit_trails(
 const PIGGYBACK_POINTS: usize = 4096;
 
 /// Commits and answers every request; a failed commit answers each with the error, which
-/// it also answers.
+/// it also answers. Answers the players of `batch` whose points are not in the log.
 fn commit_logged(
     db: &Db,
     batch: &Batch,
+    fold: Option<&Batch>,
     presence: &PresenceBuffer,
     ops: Vec<Op>,
     replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
     options: &Options,
-) -> Result<(), StoreError> {
+) -> Result<Vec<PlayerId>, StoreError> {
     let started = Instant::now();
     let (op_count, points) = (ops.len(), batch.values().map(Vec::len).sum::<usize>());
+    let folded = fold.map_or(0, |fold| fold.values().map(Vec::len).sum::<usize>());
     let states = presence.take();
-    let committed = commit(db, batch, &states, ops, options);
+    let committed = commit(db, batch, fold, &states, ops, options);
     if committed.is_err() {
         presence.put_back(states);
     }
     match committed {
-        Ok(results) => {
+        Ok((results, not_logged)) => {
             // Named in marauder_server::metrics, which describes it.
             metrics::histogram!("marauder_store_commit_duration_seconds").record(started.elapsed());
-            tracing::debug!(ops = op_count, points, took = ?started.elapsed(), "committed");
+            tracing::debug!(ops = op_count, points, folded, took = ?started.elapsed(), "committed");
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
             }
-            Ok(())
+            Ok(not_logged)
         }
         Err(err) => {
             tracing::error!(error = %err, points, "commit failed; its trail points wait for the next");
@@ -275,19 +321,34 @@ fn commit_logged(
     }
 }
 
-/// One transaction: the trail points and the members' place states first, then each op in
-/// order. An op that fails answers its error without undoing the others (each op checks
-/// before it writes).
+/// What a commit answers: each op's result, and the players of its batch whose points are
+/// not in the log.
+type Results = (Vec<Result<Reply, StoreError>>, Vec<PlayerId>);
+
+/// One transaction: the trail points (to the log; or, with a fold, the logged points and
+/// these to the trails table, the log emptied) and the members' place states first, then each
+/// op in order. An op that fails answers its error without undoing the others (each op
+/// checks before it writes).
 fn commit(
     db: &Db,
     batch: &Batch,
+    fold: Option<&Batch>,
     states: &HashMap<(MapId, String), String>,
     ops: Vec<Op>,
     options: &Options,
-) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
+) -> Result<Results, StoreError> {
     let db = db.get()?;
     let txn = begin(&db)?;
-    append_trails(&txn, batch, options.trail_retention)?;
+    let retention = options.trail_retention;
+    let not_logged = match fold {
+        Some(fold) => {
+            write_trails(&txn, fold, retention, 0)?;
+            write_trails(&txn, batch, retention, 0)?;
+            clear_log(&txn)?;
+            Vec::new()
+        }
+        None => write_trails(&txn, batch, retention, STRAIGHT_POINTS)?,
+    };
     crate::places::write_presence(&txn, states)?;
     let results: Vec<_> = ops.into_iter().map(|op| apply(&txn, op)).collect();
     if let Err(err) = txn.commit() {
@@ -298,15 +359,50 @@ fn commit(
         });
         return Err(cause.map_or_else(|| db_err(err), StoreError::Unavailable));
     }
-    Ok(results)
+    Ok((results, not_logged))
 }
 
-/// The commit that ends a recovery: the pending trail points alone (possibly none).
-pub(crate) fn commit_pending(db: &Db, batch: &Batch, options: &Options) -> Result<(), StoreError> {
+/// The commit that ends a recovery: the pending trail points alone (possibly none). Answers
+/// the players whose points are not in the log.
+pub(crate) fn commit_pending(db: &Db, batch: &Batch, options: &Options) -> Result<Vec<PlayerId>, StoreError> {
     let db = db.get()?;
     let txn = begin(&db)?;
-    append_trails(&txn, batch, options.trail_retention)?;
-    txn.commit().map_err(db_err)
+    let not_logged = write_trails(&txn, batch, options.trail_retention, STRAIGHT_POINTS)?;
+    txn.commit().map_err(db_err)?;
+    Ok(not_logged)
+}
+
+/// Folds what the trail log holds into the trails table (at start: what a stop left there,
+/// unfolded). The log holds at most a fold's worth of points and whatever was pending.
+pub(crate) fn fold_log(db: &Database, retention: u64) -> Result<usize, StoreError> {
+    let txn = begin(db)?;
+    let mut batch = Batch::new();
+    let mut points = 0;
+    for row in txn.open_table(codec::TRAIL_LOG).map_err(db_err)?.iter().map_err(db_err)? {
+        let (unique, value) = row.map_err(db_err)?;
+        let (player, fix) = value.value();
+        // A row that does not decode is a bug's, not a point: left out, said.
+        match (PlayerId::parse(player), codec::decode_fix(fix)) {
+            (Some(player), Ok(fix)) => batch.entry(player).or_default().push((unique.value(), fix)),
+            _ => tracing::error!(unique = unique.value(), "a trail log row that does not decode; skipped"),
+        }
+        points += 1;
+    }
+    if points == 0 {
+        txn.abort().map_err(db_err)?;
+        return Ok(0);
+    }
+    write_trails(&txn, &batch, retention, 0)?;
+    clear_log(&txn)?;
+    txn.commit().map_err(db_err)?;
+    Ok(points)
+}
+
+/// Empties the trail log: its pages are freed whole, not row by row.
+fn clear_log(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.delete_table(codec::TRAIL_LOG).map_err(db_err)?;
+    txn.open_table(codec::TRAIL_LOG).map_err(db_err)?;
+    Ok(())
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
@@ -315,20 +411,51 @@ fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     Ok(txn)
 }
 
-fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Result<(), StoreError> {
+/// A player with this many points in one commit has them written straight to the trails
+/// table: they share its leaf, and the log would only write them twice (an ingest of many
+/// points a player); fewer go to the log (10,000 players a point each a commit).
+const STRAIGHT_POINTS: usize = 4;
+
+/// Writes the points of players who still exist (a player may have been deleted after their
+/// points were acknowledged): to the trails table, keeping the `retention` newest of each
+/// trail, or to the log for a player with fewer than `straight` points in the batch (in key
+/// order of their unique part, the order they came: appends at the log's end). Answers the
+/// players whose points are not in the log, when `straight` lets any go there.
+fn write_trails(
+    txn: &WriteTransaction,
+    batch: &Batch,
+    retention: u64,
+    straight: usize,
+) -> Result<Vec<PlayerId>, StoreError> {
     let players = txn.open_table(codec::PLAYERS).map_err(db_err)?;
+    let mut log = txn.open_table(codec::TRAIL_LOG).map_err(db_err)?;
     let mut points = txn.open_table(codec::TRAILS).map_err(db_err)?;
     let mut lengths = txn.open_table(codec::TRAIL_LEN).map_err(db_err)?;
+    let mut not_logged = Vec::new();
     for (player, fixes) in batch {
         let id = player.as_str();
-        // The player may have been deleted after these points were acknowledged.
-        if players.get(id).map_err(db_err)?.is_none() {
+        let gone = players.get(id).map_err(db_err)?.is_none();
+        if !gone && fixes.len() < straight {
+            for (unique, fix) in fixes {
+                log.insert(*unique, (id, codec::encode_fix(fix).as_slice())).map_err(db_err)?;
+            }
             continue;
         }
-        for (unique, fix) in fixes {
-            points.insert((id, fix.ts, *unique), codec::encode_fix(fix).as_slice()).map_err(db_err)?;
+        if straight > 0 {
+            not_logged.push(player.clone());
         }
-        let mut len = lengths.get(id).map_err(db_err)?.map_or(0, |v| v.value()) + fixes.len() as u64;
+        if gone {
+            continue;
+        }
+        // Counted as added only when new: a point written twice (a fold after a crash that
+        // left it in the log) is one point.
+        let mut added = 0;
+        for (unique, fix) in fixes {
+            let key = (id, fix.ts, *unique);
+            added +=
+                u64::from(points.insert(key, codec::encode_fix(fix).as_slice()).map_err(db_err)?.is_none());
+        }
+        let mut len = lengths.get(id).map_err(db_err)?.map_or(0, |v| v.value()) + added;
         if len > retention {
             let excess = (len - retention) as usize;
             let oldest: Vec<(i64, u64)> = points
@@ -345,7 +472,7 @@ fn append_trails(txn: &WriteTransaction, batch: &Batch, retention: u64) -> Resul
         }
         lengths.insert(id, len).map_err(db_err)?;
     }
-    Ok(())
+    Ok(not_logged)
 }
 
 fn apply(txn: &WriteTransaction, op: Op) -> Result<Reply, StoreError> {
