@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marauder_core::protocol::Fix;
-use marauder_core::{PlayerId, Store};
+use marauder_core::{PlayerId, PlayerRecord, Store};
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use crate::store_tests::{Nowhere, close, player};
@@ -31,6 +31,14 @@ fn rows(embedded: &Embedded, id: &str) -> (u64, u64, Option<u64>) {
         .unwrap()
 }
 
+/// A player with a session (token `token`), created through the store.
+async fn create(embedded: &Embedded, id: &str, name: &str, token: u8) -> PlayerRecord {
+    let record = player(id, name);
+    let session = crate::store_tests::session(id, &format!("s{token}"), token, 1);
+    embedded.store.create_player(record.clone(), session).await.unwrap();
+    record
+}
+
 async fn timestamps(embedded: &Embedded, player: &PlayerId) -> Vec<i64> {
     embedded.store.trail(player, None, 100).await.unwrap().iter().map(|f| f.ts).collect()
 }
@@ -45,12 +53,7 @@ async fn points_are_logged_read_from_memory_and_folded_with_the_retention_applie
         ..Options::default()
     };
     let embedded = crate::open(dir.path(), options, Arc::new(Nowhere)).unwrap();
-    let luna = player("luna", "Luna");
-    embedded
-        .store
-        .create_player(luna.clone(), crate::store_tests::session("luna", "s1", 1, 1))
-        .await
-        .unwrap();
+    let luna = create(&embedded, "luna", "Luna", 1).await;
     for ts in 1..=3 {
         embedded.store.append_trail(&luna.id, &fix(ts)).await.unwrap();
     }
@@ -85,12 +88,7 @@ async fn points_are_logged_read_from_memory_and_folded_with_the_retention_applie
 async fn points_a_stop_left_in_the_log_are_folded_at_the_next_start_once() {
     let dir = tempfile::tempdir().unwrap();
     let embedded = crate::store_tests::open(dir.path());
-    let luna = player("luna", "Luna");
-    embedded
-        .store
-        .create_player(luna.clone(), crate::store_tests::session("luna", "s1", 1, 1))
-        .await
-        .unwrap();
+    let luna = create(&embedded, "luna", "Luna", 1).await;
     embedded.store.append_trail(&luna.id, &fix(10)).await.unwrap();
     close(embedded).await;
 
@@ -124,17 +122,8 @@ async fn a_player_with_many_points_in_a_commit_has_them_written_straight_to_the_
     // Points are committed only with a write here: the test decides what one commit holds.
     let options = Options { trail_commit_interval: Duration::from_secs(3600), ..Options::default() };
     let embedded = crate::open(dir.path(), options, Arc::new(Nowhere)).unwrap();
-    let (luna, ginny) = (player("luna", "Luna"), player("ginny", "Ginny"));
-    embedded
-        .store
-        .create_player(luna.clone(), crate::store_tests::session("luna", "s1", 1, 1))
-        .await
-        .unwrap();
-    embedded
-        .store
-        .create_player(ginny.clone(), crate::store_tests::session("ginny", "s2", 2, 1))
-        .await
-        .unwrap();
+    let luna = create(&embedded, "luna", "Luna", 1).await;
+    let ginny = create(&embedded, "ginny", "Ginny", 2).await;
     for ts in 1..=4 {
         embedded.store.append_trail(&luna.id, &fix(ts)).await.unwrap();
     }
