@@ -87,14 +87,15 @@ fn probe_and_commit(db: &Db, trails: &TrailBuffer, options: &Options) -> Result<
     let batch = trails.start_commit();
     let result = commit_pending(db, &batch, options);
     drop(batch);
-    trails.finish_commit(match &result {
-        Ok(not_logged) => Committed::Logged { not_logged: not_logged.clone() },
-        Err(_) => Committed::Failed,
-    });
+    let (committed, result) = match result {
+        Ok(not_logged) => (Committed::Logged { not_logged }, Ok(())),
+        Err(err) => (Committed::Failed, Err(err)),
+    };
+    trails.finish_commit(committed);
     if let Err(StoreError::Unavailable(_)) = &result {
         reopen(db); // redb refuses everything after the failure until then.
     }
-    result.map(drop)
+    result
 }
 
 /// Writes, syncs and removes a scratch file beside the database.

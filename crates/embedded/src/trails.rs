@@ -50,8 +50,7 @@ struct Buffered {
     committing: Arc<Batch>,
     /// Points in the trail log, not yet folded into the trails table.
     logged: Batch,
-    logged_len: usize,
-    /// When the oldest logged point was committed.
+    /// When the oldest logged point was committed (`None` when none is).
     logged_since: Option<Instant>,
     /// The logged points the writer is folding now: still shown to reads until it is done.
     folding: Arc<Batch>,
@@ -102,7 +101,7 @@ impl TrailBuffer {
     pub fn finish_commit(&self, committed: Committed) {
         let mut inner = self.inner.lock().unwrap();
         let mut done = owned(std::mem::take(&mut inner.committing));
-        let points = done.values().map(Vec::len).sum();
+        let points = count(&done);
         match committed {
             Committed::Failed => return put_back(&mut inner.pending, done),
             Committed::Folded => {}
@@ -110,12 +109,11 @@ impl TrailBuffer {
                 for player in &not_logged {
                     done.remove(player);
                 }
-                inner.logged_len += done.values().map(Vec::len).sum::<usize>();
-                if inner.logged_len > 0 {
-                    inner.logged_since.get_or_insert_with(Instant::now);
-                }
                 for (player, mut fixes) in done {
                     inner.logged.entry(player).or_default().append(&mut fixes);
+                }
+                if !inner.logged.is_empty() {
+                    inner.logged_since.get_or_insert_with(Instant::now);
                 }
             }
         }
@@ -127,14 +125,14 @@ impl TrailBuffer {
     /// logged `max_age` ago.
     pub fn fold_due(&self, max_points: usize, max_age: Duration) -> bool {
         let inner = self.inner.lock().unwrap();
-        inner.logged_len >= max_points || inner.logged_since.is_some_and(|since| since.elapsed() >= max_age)
+        count(&inner.logged) >= max_points
+            || inner.logged_since.is_some_and(|since| since.elapsed() >= max_age)
     }
 
     /// Moves the logged points into the folding batch and answers it.
     pub fn start_fold(&self) -> Arc<Batch> {
         let mut inner = self.inner.lock().unwrap();
         let batch = Arc::new(std::mem::take(&mut inner.logged));
-        inner.logged_len = 0;
         inner.logged_since = None;
         inner.folding = batch.clone();
         batch
@@ -145,7 +143,6 @@ impl TrailBuffer {
         let mut inner = self.inner.lock().unwrap();
         let done = owned(std::mem::take(&mut inner.folding));
         if !folded && !done.is_empty() {
-            inner.logged_len += done.values().map(Vec::len).sum::<usize>();
             inner.logged_since = Some(Instant::now());
             put_back(&mut inner.logged, done);
         }
@@ -154,12 +151,12 @@ impl TrailBuffer {
     /// Logged points not yet folded.
     #[cfg(test)]
     pub fn logged_len(&self) -> usize {
-        self.inner.lock().unwrap().logged_len
+        count(&self.inner.lock().unwrap().logged)
     }
 
     /// Points waiting for the next commit.
     pub fn pending_len(&self) -> usize {
-        self.inner.lock().unwrap().pending.values().map(Vec::len).sum()
+        count(&self.inner.lock().unwrap().pending)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -171,8 +168,8 @@ impl TrailBuffer {
     pub fn forget(&self, player: &PlayerId) {
         let mut inner = self.inner.lock().unwrap();
         let removed = inner.pending.remove(player);
-        if let Some(logged) = inner.logged.remove(player) {
-            inner.logged_len -= logged.len();
+        if inner.logged.remove(player).is_some() && inner.logged.is_empty() {
+            inner.logged_since = None;
         }
         drop(inner);
         self.room.add_permits(removed.map_or(0, |points| points.len()));
@@ -188,6 +185,11 @@ impl TrailBuffer {
             .cloned()
             .collect()
     }
+}
+
+/// The points of a batch.
+fn count(batch: &Batch) -> usize {
+    batch.values().map(Vec::len).sum()
 }
 
 /// The batch, taken back from the writer (which has let go of it) without a copy.

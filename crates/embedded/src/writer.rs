@@ -258,18 +258,21 @@ fn commit_trails(
         options,
     );
     drop(folding);
-    trails.finish_commit(match &result {
-        Err(_) => Committed::Failed,
-        Ok(_) if fold => Committed::Folded,
-        Ok(not_logged) => Committed::Logged { not_logged: [not_logged.as_slice(), &deleted].concat() },
-    });
+    let (committed, outcome) = match result {
+        Ok(_) if fold => (Committed::Folded, Ok(())),
+        Ok(mut not_logged) => {
+            not_logged.extend(deleted);
+            (Committed::Logged { not_logged }, Ok(()))
+        }
+        Err(StoreError::Unavailable(reason)) => (Committed::Failed, Err(reason)),
+        Err(StoreError::Internal(_)) => (Committed::Failed, Ok(())),
+    };
+    let failed = matches!(committed, Committed::Failed);
+    trails.finish_commit(committed);
     if fold {
-        trails.finish_fold(result.is_ok());
+        trails.finish_fold(!failed);
     }
-    match result {
-        Err(StoreError::Unavailable(reason)) => Err(reason),
-        _ => Ok(()),
-    }
+    outcome
 }
 
 /// Trail points an acknowledged write takes into its own commit.
